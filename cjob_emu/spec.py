@@ -1,0 +1,152 @@
+"""Load and dump CustomJobs in every form cjob-emu meets.
+
+The forms: REST JSON (camelCase keys, enums as names or numbers, int64 as
+strings), snake_case dicts (proto field names, what the SDK and GCPC take),
+JSON or YAML files of either, and ``google.cloud.aiplatform_v1.CustomJob``
+messages. The generated types' descriptors and ``json_format`` do all the
+key and value mapping; nothing here retypes the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from google.cloud.aiplatform_v1 import CustomJob
+from google.protobuf import descriptor, json_format
+
+from cjob_emu.errors import InputError, InvalidJobError
+
+JobSource = Union[str, "os.PathLike[str]", Mapping[str, Any], CustomJob]
+"""Anything :func:`load_job` accepts."""
+
+
+class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML loader that keeps timestamps as text, since proto JSON parses them itself."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_job_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON or YAML file holding one mapping, without interpreting it.
+
+    Raises :class:`InputError` naming the file and the problem when the file is
+    missing, a directory, empty, not UTF-8, not JSON/YAML, or not a mapping.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give a JSON or YAML file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not UTF-8 text; give a JSON or YAML file") from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be read: {exc.strerror}") from None
+    return parse_job_text(text, source=str(p))
+
+
+def parse_job_text(text: str, *, source: str = "<text>") -> dict[str, Any]:
+    """Parse JSON or YAML text holding one mapping (see :func:`read_job_document`)."""
+    if not text.strip():
+        raise InputError(f"{source}: is empty; expected a CustomJob mapping")
+    try:
+        doc = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{source}: not valid JSON or YAML{where}: {problem}") from None
+    if not isinstance(doc, dict):
+        kind = "nothing" if doc is None else f"a {type(doc).__name__}"
+        raise InputError(
+            f"{source}: holds {kind}; expected a CustomJob mapping "
+            "(displayName, jobSpec, ...)"
+        )
+    return doc
+
+
+def job_from_mapping(data: Mapping[str, Any]) -> CustomJob:
+    """Build a CustomJob from REST JSON or a snake_case dict (keys may mix).
+
+    Raises :class:`InvalidJobError` with the full validation report when the
+    data does not fit the schema (unknown fields, wrong types). Create-time
+    rules of a well-formed job are not checked here: see
+    :func:`cjob_emu.validate.validate`.
+    """
+    pb = CustomJob.pb()()
+    try:
+        json_format.ParseDict(data, pb)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError):
+        # json_format stops at the first problem; the validator's structural
+        # pass names all of them with their paths.
+        from cjob_emu.validate import validate
+
+        raise InvalidJobError(validate(data)) from None
+    return CustomJob.wrap(pb)
+
+
+def load_job(source: JobSource) -> CustomJob:
+    """Load a CustomJob from a file path, a mapping, or a message (returned as is)."""
+    if isinstance(source, CustomJob):
+        return source
+    if isinstance(source, Mapping):
+        return job_from_mapping(source)
+    return job_from_mapping(read_job_document(source))
+
+
+def job_to_rest(job: CustomJob) -> dict[str, Any]:
+    """The job as REST JSON: camelCase keys, enum names, int64 as strings."""
+    return json_format.MessageToDict(CustomJob.pb(job))
+
+
+def job_to_snake(job: CustomJob) -> dict[str, Any]:
+    """The job as a snake_case dict with enum names and integers, as Python code writes it."""
+    pb = CustomJob.pb(job)
+    data = json_format.MessageToDict(pb, preserving_proto_field_name=True)
+    return _int64_as_int(pb.DESCRIPTOR, data)
+
+
+def job_to_json(job: CustomJob, *, indent: int | None = 2) -> str:
+    """REST JSON text of the job."""
+    return json.dumps(job_to_rest(job), indent=indent)
+
+
+def worker_pool_specs(job: CustomJob) -> list[dict[str, Any]]:
+    """The pools as ``aiplatform.CustomJob(worker_pool_specs=...)`` and GCPC's
+    ``CustomTrainingJobOp`` take them: snake_case dicts, skipped pools as ``{}``."""
+    spec = job_to_snake(job).get("job_spec", {})
+    pools: list[dict[str, Any]] = spec.get("worker_pool_specs", [])
+    return pools
+
+
+def _int64_as_int(desc: descriptor.Descriptor, data: dict[str, Any]) -> dict[str, Any]:
+    """Turn proto JSON's int64 strings back into ints, walking the message descriptor."""
+    int64_types = (
+        descriptor.FieldDescriptor.TYPE_INT64,
+        descriptor.FieldDescriptor.TYPE_UINT64,
+        descriptor.FieldDescriptor.TYPE_SINT64,
+        descriptor.FieldDescriptor.TYPE_FIXED64,
+        descriptor.FieldDescriptor.TYPE_SFIXED64,
+    )
+    for name, value in data.items():
+        field = desc.fields_by_name.get(name)
+        if field is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if field.type in int64_types:
+            data[name] = [int(v) for v in values] if isinstance(value, list) else int(value)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            for item in values:
+                if isinstance(item, dict):
+                    _int64_as_int(field.message_type, item)
+    return data
