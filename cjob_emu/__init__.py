@@ -1,0 +1,58 @@
+"""cjob-emu: test Vertex AI custom training jobs offline.
+
+The public API, imported lazily so ``cjob-emu --help`` starts fast:
+
+- building: :func:`container_pool`, :func:`python_package_pool`, :func:`custom_job`,
+  :func:`single_replica_job`, :func:`distributed_job`, :func:`machine`, :func:`with_replicas`
+- loading and dumping: :func:`load_job`, :func:`job_to_rest`, :func:`job_to_snake`,
+  :func:`worker_pool_specs`
+- checking: :func:`validate`, :class:`ValidationReport`, :class:`Problem`
+- replica environment: :func:`replica_env`, :func:`replicas`, :class:`ClusterOptions`
+- errors: :class:`CjobEmuError` and its subclasses
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "cjob_emu.builder": [
+        "container_pool",
+        "python_package_pool",
+        "custom_job",
+        "single_replica_job",
+        "distributed_job",
+        "machine",
+        "with_replicas",
+    ],
+    "cjob_emu.spec": ["load_job", "job_to_rest", "job_to_snake", "job_to_json", "worker_pool_specs"],
+    "cjob_emu.validate": ["validate", "ValidationReport", "Problem"],
+    "cjob_emu.cluster": ["replica_env", "replicas", "ClusterOptions", "Replica"],
+    "cjob_emu.errors": [
+        "CjobEmuError",
+        "InputError",
+        "InvalidJobError",
+        "EnvironmentProblem",
+        "JobFailedError",
+        "JobCancelledError",
+    ],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cjob_emu' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

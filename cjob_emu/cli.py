@@ -1,0 +1,211 @@
+"""The ``cjob-emu`` command: argument parsing and printing only.
+
+Exit codes, the same for every command: 0 success (valid, SUCCEEDED); 1 the job
+is invalid or FAILED; 2 usage error or unreadable input; 3 environment problem
+(no engine, missing image, port in use); 130 interrupted or CANCELLED by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from cjob_emu import __version__
+from cjob_emu.errors import CjobEmuError, InputError, InvalidJobError
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Style:
+    """ANSI colours when writing to a terminal, plain text otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.enabled = stream.isatty()
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def red(self, text: str) -> str:
+        return self._wrap("31", text)
+
+    def yellow(self, text: str) -> str:
+        return self._wrap("33", text)
+
+    def green(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from cjob_emu.spec import read_job_document
+    from cjob_emu.validate import validate
+
+    out, style = sys.stdout, _Style(sys.stdout)
+    worst = EXIT_OK
+    for path in args.files:
+        try:
+            doc = read_job_document(path)
+        except InputError as exc:
+            worst = max(worst, EXIT_USAGE)
+            if args.json:
+                _print_json({"file": path, "valid": False, "unreadable": str(exc)}, indent=None)
+            else:
+                print(f"{style.red('unreadable')} {exc}", file=sys.stderr)
+            continue
+        report = validate(doc, location=args.location)
+        if not report.ok:
+            worst = max(worst, EXIT_INVALID)
+        if args.json:
+            _print_json({"file": path, **report.to_dict()}, indent=None)
+            continue
+        verdict = style.green("valid") if report.ok else style.red("invalid")
+        counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        print(f"{path}: {verdict} ({counts})", file=out)
+        for problem in report.errors:
+            print(f"  {style.red('error')}   {problem.field}: {problem.message}", file=out)
+        for problem in report.warnings:
+            print(f"  {style.yellow('warning')} {problem.field}: {problem.message}", file=out)
+        if args.vertex and not report.ok:
+            print(f"  Vertex would answer: 400 INVALID_ARGUMENT {report.vertex_message()!r}")
+    return worst
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from cjob_emu import cluster
+    from cjob_emu.spec import load_job
+
+    job = load_job(args.file)
+    options = cluster.ClusterOptions(
+        project_number=args.project_number,
+        region=args.location,
+        pytorch_env=not args.no_pytorch_env,
+        cluster_spec_job_as=args.cluster_spec_job,
+    )
+    replicas = cluster.replicas(job)
+    if not replicas:
+        raise InvalidJobError(_no_replicas_report())
+    if args.replica:
+        wanted = cluster.parse_replica_name(args.replica)
+        if wanted not in replicas:
+            names = ", ".join(r.name for r in replicas)
+            raise InputError(f"--replica {args.replica}: the job has no such replica; it has {names}")
+        replicas = [wanted]
+    envs = {r.name: cluster.replica_env(job, r, options=options, trial=args.trial) for r in replicas}
+    if args.json:
+        _print_json(envs)
+        return EXIT_OK
+    style = _Style(sys.stdout)
+    for name, env in envs.items():
+        print(style.bold(f"# {name}"))
+        for key, value in env.items():
+            print(f"{key}={value}")
+        print()
+    return EXIT_OK
+
+
+def _no_replicas_report() -> Any:
+    from cjob_emu.validate import Problem, ValidationReport
+
+    problem = Problem(
+        field="job_spec.worker_pool_specs",
+        message="The job has no replicas: give pool 0 a machine and a replica count.",
+        severity="error",
+    )
+    return ValidationReport(errors=[problem], warnings=[])
+
+
+def _print_json(data: Any, *, indent: int | None = 2) -> None:
+    print(json.dumps(data, indent=indent, ensure_ascii=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``cjob-emu`` (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="cjob-emu",
+        description="Test Vertex AI CustomJobs offline: validate, inspect, run.",
+        epilog="Exit codes: 0 ok, 1 invalid or failed, 2 usage or unreadable input, "
+        "3 environment problem, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"cjob-emu {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check CustomJob files against Vertex's create-time rules",
+        description="Check each CustomJob file (REST JSON or YAML, camelCase or snake_case) "
+        "against the rules Vertex applies at create time; report every problem with its path.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--json", action="store_true", help="one JSON object per file")
+    validate.add_argument(
+        "--location", default="us-central1", help="region to check (default: us-central1)"
+    )
+    validate.add_argument(
+        "--vertex", action="store_true", help="also print the error text Vertex would answer"
+    )
+    validate.set_defaults(handler=_cmd_validate)
+
+    env = commands.add_parser(
+        "env",
+        help="show the environment variables each replica would see",
+        description="Print CLUSTER_SPEC, TF_CONFIG, AIP_* and the pool's own variables "
+        "for every replica of the job, as Vertex sets them.",
+    )
+    env.add_argument("file", metavar="FILE")
+    env.add_argument("--replica", metavar="NAME", help="only this replica, e.g. workerpool1-0")
+    env.add_argument("--json", action="store_true", help="an object keyed by replica name")
+    env.add_argument("--trial", help="hyperparameter-tuning trial id")
+    env.add_argument("--location", default="us-central1", help="CLOUD_ML_REGION")
+    env.add_argument(
+        "--project-number", default=None, help="CLOUD_ML_PROJECT_ID (default: a fixed fake)"
+    )
+    env.add_argument(
+        "--no-pytorch-env",
+        action="store_true",
+        help="leave out MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK",
+    )
+    env.add_argument(
+        "--cluster-spec-job",
+        choices=["string", "object"],
+        default="string",
+        help="CLUSTER_SPEC.job as a JSON string (default, as seen on Vertex) or an object",
+    )
+    env.set_defaults(handler=_cmd_env)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except InvalidJobError as exc:
+        _report_invalid(exc)
+        return EXIT_INVALID
+    except CjobEmuError as exc:
+        print(f"cjob-emu: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cjob-emu: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+def _report_invalid(exc: InvalidJobError) -> None:
+    style = _Style(sys.stderr)
+    print(f"cjob-emu: {style.red('invalid job')}", file=sys.stderr)
+    for problem in exc.report.errors:
+        print(f"  error   {problem.field}: {problem.message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
