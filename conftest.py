@@ -1,0 +1,38 @@
+"""Test configuration of the cjob-emu project itself (users get theirs from the pytest plugin).
+
+The ``docker`` marker and its skip-or-fail policy live in ``cjob_emu.pytest_plugin``; this file
+adds what only this repository's tests need: the image built from fixtures/images/test, a
+header that says which engine a run used, and Hypothesis settings that hold on a busy
+two-core CI machine.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import settings
+
+from cjob_emu import images
+from cjob_emu.pytest_plugin import docker_engine_problem
+
+pytest_plugins = ["pytester"]
+
+# Timing-based deadlines fail at random on a shared machine; CI also wants the same examples
+# on every run so a red build can be repeated.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    problem = docker_engine_problem()
+    engine = "answers" if problem is None else f"none ({problem})"
+    where = os.environ.get("DOCKER_HOST", "default socket")
+    return [f"cjob-emu: CI={os.environ.get('CI', '')!r}, Docker engine at {where}: {engine}"]
+
+
+@pytest.fixture(scope="session")
+def cjob_test_image() -> str:
+    """Tag of the image built from fixtures/images/test (built on first use, cached after)."""
+    return images.ensure_recipe_image("test")
