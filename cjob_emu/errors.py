@@ -51,3 +51,7 @@ class JobCancelledError(CjobEmuError):
     """A job ended CANCELLED."""
 
     exit_code = 130
+
+
+class GcsPathError(InputError):
+    """A gs:// URI or /gcs path that cannot be mapped: not such a path, or leaving the root."""
