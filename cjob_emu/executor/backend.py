@@ -88,6 +88,9 @@ class RunSpec:
         labels: Labels every resource of the run carries (:data:`LABEL_RUN` and the
             owner labels); ``cleanup_dead`` finds dead runs by them.
         options: The user's backend choices.
+        images: The image each of the job's image URIs runs as, after the image
+            map (``{uri: local tag}``; an unmapped URI maps to itself), so that
+            ``prepare`` can check them all before any replica starts.
     """
 
     run_id: str
@@ -97,6 +100,7 @@ class RunSpec:
     run_dir: Path
     labels: Mapping[str, str]
     options: RunOptions = field(default_factory=RunOptions)
+    images: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
