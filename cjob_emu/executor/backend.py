@@ -4,17 +4,22 @@ The job state machine (:mod:`cjob_emu.executor.job`) owns everything Vertex deci
 states, the primary-decides rule, timeouts, restarts, cancel, log files, events.
 A backend only starts replicas and removes what it started. One run goes:
 
-1. ``address(run, replica)`` for every replica (peers' addresses go into CLUSTER_SPEC,
+1. ``prepare(run)`` once: check and make ready everything shared (images, network,
+   virtual environment); returns notes the run shows the user (what this backend does
+   not emulate or does differently). Raises :class:`~cjob_emu.errors.EnvironmentProblem`
+   before any replica starts when the run cannot go ahead (a missing image: name it).
+   The core itself reports unemulated job fields, machine types without resource
+   limits and accelerators without GPU passthrough (see ``unemulated.py``).
+2. ``address(run, replica)`` for every replica (peers' addresses go into CLUSTER_SPEC,
    TF_CONFIG, MASTER_ADDR); it must answer the same for the same replica of a run.
-2. ``prepare(run)`` once: check and make ready everything shared (images, network,
-   virtual environment); returns notes the run shows the user (what is not emulated
-   on this backend). Raises :class:`~cjob_emu.errors.EnvironmentProblem` before any
-   replica starts when the run cannot go ahead (a missing image: name it).
 3. ``start(launch)`` per replica per attempt, returning a :class:`ReplicaHandle`.
 4. The core reads ``handle.lines()`` and ``handle.wait()`` from its own threads,
    ``handle.stop(grace)`` what is still running, then ``handle.close()``.
 5. ``teardown(run)`` always, after success, failure, timeout, cancel or Ctrl-C, and
    also when ``prepare`` or a ``start`` raised; it must be idempotent.
+
+The core sets ``PYTHONUNBUFFERED=1`` in ``launch.env`` (unless the job sets it) so
+Python replicas' logs stream live; backends pass ``launch.env`` as it is.
 
 ``cleanup_dead()`` removes what runs whose owning process is dead left behind; it
 never touches a run whose owner (see :func:`owner_alive`) still lives.
@@ -101,6 +106,7 @@ class RunSpec:
     labels: Mapping[str, str]
     options: RunOptions = field(default_factory=RunOptions)
     images: Mapping[str, str] = field(default_factory=dict)
+    images: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class ReplicaLaunch:
         address: ``host:port`` of this replica, as its peers see it.
         python_package: Set for a Python package pool (then ``command`` is empty).
         gpus: Accelerators the pool asks for per replica (0: none).
+        image_uri: The image as the job names it (before the image map).
     """
 
     run: RunSpec
@@ -145,6 +152,7 @@ class ReplicaLaunch:
     address: str
     python_package: PythonPackage | None = None
     gpus: int = 0
+    image_uri: str = ""
 
 
 class ReplicaHandle(ABC):
