@@ -106,7 +106,6 @@ class RunSpec:
     labels: Mapping[str, str]
     options: RunOptions = field(default_factory=RunOptions)
     images: Mapping[str, str] = field(default_factory=dict)
-    images: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
