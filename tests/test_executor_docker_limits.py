@@ -77,6 +77,7 @@ def test_scaled_limits_fit_the_host_unless_floored(
         assert MIN_MEMORY_BYTES <= lim.memory_bytes <= max(MIN_MEMORY_BYTES, want.memory_bytes)
     # Rounding to 1/1000 CPU and the floors are the only slack.
     assert sum(lim.cpus for lim in limits) <= host.cpus + len(limits) * (MIN_CPUS + 0.001)
-    assert sum(lim.memory_bytes for lim in limits) <= host.memory_bytes + len(
-        limits
-    ) * MIN_MEMORY_BYTES
+    assert (
+        sum(lim.memory_bytes for lim in limits)
+        <= host.memory_bytes + len(limits) * MIN_MEMORY_BYTES
+    )
