@@ -1,12 +1,14 @@
 """The Docker path end to end: a replica's environment reaches a container of the test image.
 
-Also the ``docker`` marker's policy as a CI run meets it: with no engine, such a test skips
-locally and fails under CI=true.
+Also what a CI run meets when Docker is missing: scripts/ensure-docker.sh's answers, and the
+``docker`` marker's policy (with no engine such a test skips locally and fails under CI=true).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,29 @@ def test_docker_test_fails_without_engine_under_ci(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*CI=true and no Docker engine answers*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def ensure_docker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "ensure-docker.sh")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.docker
+def test_ensure_docker_does_nothing_when_an_engine_answers() -> None:
+    result = ensure_docker({})
+
+    assert result.returncode == 0
+    assert "a Docker engine answers" in result.stderr
+    assert "starting dockerd" not in result.stderr
+
+
+def test_ensure_docker_will_not_start_an_engine_for_a_foreign_docker_host(tmp_path: Path) -> None:
+    result = ensure_docker({"DOCKER_HOST": f"unix://{tmp_path}/elsewhere.sock"})
+
+    assert result.returncode == 3
+    assert "no engine answers there" in result.stderr

@@ -198,3 +198,18 @@ def test_build_command_reports_cached_images(
     err = capsys.readouterr().err
     assert "base: cached cjob-emu/base:bookworm" in err
     assert f"test: cached {cjob_test_image}" in err
+
+
+@pytest.mark.parametrize(("ci", "code"), [("", 0), ("true", 3)])
+def test_build_without_engine_skips_outside_ci_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ci: str,
+    code: int,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    monkeypatch.setenv("CI", ci)
+
+    assert images.main(["build", "--skip-without-engine"]) == code
+    assert "no Docker engine answers" in capsys.readouterr().err
