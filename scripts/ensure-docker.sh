@@ -41,6 +41,19 @@ if ! command -v dockerd >/dev/null 2>&1; then
         || fail "apt-get install docker.io failed"
 fi
 
+# A dockerd killed with its session leaves its pid file; if that pid now belongs to another
+# process, a new dockerd refuses to start.
+PIDFILE=/var/run/docker.pid
+if [[ -f $PIDFILE ]]; then
+    old_pid=$(cat "$PIDFILE" 2>/dev/null || true)
+    if [[ -z "$old_pid" || "$(cat "/proc/$old_pid/comm" 2>/dev/null || true)" != dockerd ]]; then
+        say "removing stale $PIDFILE (pid ${old_pid:-none} is not a dockerd)"
+        rm -f "$PIDFILE"
+    else
+        fail "dockerd (pid $old_pid) runs but does not answer; see $LOG or restart it"
+    fi
+fi
+
 say "starting dockerd in the background (log: $LOG)"
 mkdir -p "$(dirname "$LOG")"
 # setsid: the engine outlives this script and the shell that ran it.
