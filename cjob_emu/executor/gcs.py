@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from cjob_emu.errors import GcsPathError
+from cjob_emu.errors import EnvironmentProblem, GcsPathError
 
 MOUNT_POINT = "/gcs"
 """Where Vertex mounts Cloud Storage in every replica."""
@@ -26,6 +26,7 @@ DEFAULT_ROOT = Path(".cjob-emu") / "gcs"
 """The root used when none is given, relative to the current directory."""
 
 _MOUNT_REFERENCE = re.compile(r"(?<![\w./-])/gcs(?=/|$|[\s:;,='\"])")
+_URI_REFERENCE = re.compile(r"(?<![\w./-])gs://")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,15 @@ class GcsRoot:
             )
         return real
 
+    def package_path(self, uri: str) -> Path:
+        """The host file of a Python package URI: gs:// and /gcs/ map into the root, any
+        other value is a local path. :class:`EnvironmentProblem` when it is missing."""
+        is_gcs = uri.startswith("gs://") or uri.startswith(MOUNT_POINT + "/")
+        path = self.local_path(uri) if is_gcs else Path(uri).expanduser().resolve()
+        if not path.is_file():
+            raise EnvironmentProblem(f"Python package {uri} not found (looked for {path})")
+        return path
+
     def uri(self, path: str | os.PathLike[str]) -> str:
         """The ``gs://`` URI of a host path inside the root."""
         return "gs://" + self._relative(path)
@@ -91,6 +101,14 @@ class GcsRoot:
         never ``/data/gcs/x`` or ``/gcsfoo``.
         """
         return _MOUNT_REFERENCE.sub(lambda _: str(self.path), text)
+
+    def host_paths(self, text: str) -> str:
+        """``text`` with ``/gcs`` paths and ``gs://`` URIs turned into paths under the root.
+
+        For replicas that run on the host: ``gs://b/x`` and ``/gcs/b/x`` both become
+        ``<root>/b/x``, so plain file I/O (and code that reads gs:// as /gcs/) works.
+        """
+        return _URI_REFERENCE.sub(lambda _: str(self.path) + "/", self.rewrite_mounts(text))
 
     def _relative(self, path: str | os.PathLike[str]) -> str:
         real = self.contained(path)
