@@ -1,0 +1,246 @@
+"""The fake Vertex API on a real port.
+
+The standard library's threading HTTP server, kept lean: HTTP/1.1 keep-alive
+(the SDK's ``requests`` session reuses one connection), Nagle off, and each
+answer written in one ``send`` so no request waits on a delayed ACK. It binds to
+127.0.0.1 and a free port unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import os
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request, Response
+from cjob_emu.fake_api.rpc import ApiError
+from cjob_emu.fake_api.runners import Runner
+from cjob_emu.fake_api.simulate import Outcome
+
+log = logging.getLogger(__name__)
+
+_MAX_BODY = 64 * 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        self.server.untrack(self.connection)
+        super().finish()
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        path, _, query = self.path.partition("?")
+        request = Request(self.command, path, query, body, dict(self.headers.items()))
+        self._write(self.server.app.handle(request))
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _serve
+
+    def do_HEAD(self) -> None:
+        body = self._read_body()
+        if body is not None:
+            response = self.server.app.handle(Request("HEAD", self.path.partition("?")[0]))
+            self._write(response, head_only=True)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 <= length <= _MAX_BODY:
+                raise ValueError
+        except ValueError:
+            self._refuse("INVALID_ARGUMENT", "Invalid Content-Length.")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self._refuse("INVALID_ARGUMENT", "Malformed chunked request body.")
+                return None
+            total += size
+            if total > _MAX_BODY:
+                self._refuse("INVALID_ARGUMENT", "Request body too large.")
+                return None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _refuse(self, status: str, message: str) -> None:
+        self.close_connection = True
+        error = ApiError(status, message)
+        self._write(Response(error.http_status, error.body_bytes()))
+
+    def _write(self, response: Response, *, head_only: bool = False) -> None:
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        lines = [f"HTTP/1.1 {response.status} {reason}",
+                 f"Content-Length: {len(response.body)}"]
+        lines += [f"{k}: {v}" for k, v in response.headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if head_only else head + response.body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # Malformed HTTP itself (bad request line, huge headers): still google.rpc JSON.
+        self.close_connection = True
+        status = "INVALID_ARGUMENT" if code < 500 else "INTERNAL"
+        error = ApiError(status, message or HTTPStatus(code).phrase, http_status=code)
+        self._write(Response(code, error.body_bytes()))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: FakeVertexApp) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, sock: socket.socket) -> None:
+        with self._open_lock:
+            self._open.add(sock)
+
+    def untrack(self, sock: socket.socket) -> None:
+        with self._open_lock:
+            self._open.discard(sock)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections, so no client talks to a stopped server."""
+        with self._open_lock:
+            for sock in self._open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._open.clear()
+
+
+class FakeVertexServer(AppControls):
+    """The fake Vertex API served over HTTP on ``host:port`` (port 0: a free one).
+
+    Use as a context manager, or :meth:`start` and :meth:`stop`. Point the SDK at
+    :attr:`url` with ``api_transport="rest"`` (see :mod:`cjob_emu.fake_api.sdk`).
+    The admin methods (:meth:`reset`, :meth:`script_outcome`, :meth:`inject_fault`,
+    :meth:`force_state`, ...) act on the same state as the HTTP admin surface.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        mode: str = "simulated",
+        state_dir: str | os.PathLike[str] | None = None,
+        default_outcome: Outcome | None = None,
+        executor_runner: Runner | None = None,
+        app: FakeVertexApp | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.app = app or FakeVertexApp(
+            mode=mode,
+            state_dir=state_dir,
+            default_outcome=default_outcome,
+            executor_runner=executor_runner,
+        )
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``, what ``aiplatform.init(api_endpoint=...)`` takes."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> FakeVertexServer:
+        """Bind and serve in a background thread; :class:`EnvironmentProblem` if it cannot."""
+        if self._server is not None:
+            return self
+        try:
+            server = _Server((self.host, self.port), self.app)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EnvironmentProblem(
+                    f"cannot serve the fake Vertex API on {self.host}:{self.port}: the port is "
+                    "in use; choose another with --port, or 0 for a free one"
+                ) from None
+            raise EnvironmentProblem(
+                f"cannot serve the fake Vertex API on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        if not is_loopback(self.host):
+            log.warning("the fake Vertex API listens on %s, reachable from other machines; it "
+                        "has no authentication", self.host)
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"cjob-emu-fake-api-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections, and stop real runs."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join()
+        self.app.close()
+
+    def __enter__(self) -> FakeVertexServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

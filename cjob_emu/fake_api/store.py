@@ -1,0 +1,456 @@
+"""The fake API's jobs: ids, states and times, list filters and paging, persistence.
+
+Every state change goes through :class:`JobStore`, which keeps Vertex's rules:
+``startTime`` when a job first runs, ``endTime`` and no further change once it
+ends, cancel only before the end, delete only after it. Runs (simulated or
+executed) only report; see :mod:`cjob_emu.fake_api.runners`.
+
+With a state directory each job lives in ``<dir>/customJobs/<id>.json``,
+replaced atomically on every change, so the jobs survive a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.cloud.aiplatform_v1 import (
+    CustomJob,
+    DeleteOperationMetadata,
+    JobState,
+    ListCustomJobsResponse,
+)
+from google.longrunning import operations_pb2
+from google.protobuf import empty_pb2, json_format
+
+from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
+from cjob_emu.fake_api.runners import JobError, JobRun, Runner
+from cjob_emu.fake_api.simulate import CANCELLED_ERROR, held_run, replica_failure_message
+
+log = logging.getLogger(__name__)
+
+MODES = ("simulated", "executor")
+LABEL_MODE = "cjob-emu-mode"
+
+TERMINAL_STATES = frozenset(
+    {JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED}
+)
+"""States a job never leaves (Vertex's ``endTime`` states)."""
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+_LIST_KEY = ListCustomJobsResponse.pb().DESCRIPTOR.fields_by_name["custom_jobs"].json_name
+_TOKEN_KEY = ListCustomJobsResponse.pb().DESCRIPTOR.fields_by_name["next_page_token"].json_name
+_LOST_ERROR: JobError = (
+    13,
+    "cjob-emu restarted while this job ran in executor mode; the run was lost.",
+)
+
+
+@dataclass
+class _Record:
+    seq: int
+    pb: Any  # the CustomJob protobuf message, the single source of truth
+    mode: str
+    run: JobRun | None = None
+    generation: int = 0  # bumped when an admin takes the job away from its run
+    text: str | None = None  # cached REST JSON, dropped on every change
+
+    @property
+    def terminal(self) -> bool:
+        return self.pb.state in TERMINAL_STATES
+
+    def rest_json(self) -> str:
+        if self.text is None:
+            self.text = json_format.MessageToJson(self.pb, indent=None)
+        return self.text
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list answer, as REST JSON text."""
+
+    jobs: list[str]
+    next_page_token: str
+
+    def json(self) -> str:
+        parts = []
+        if self.jobs:
+            parts.append(f'"{_LIST_KEY}": [' + ", ".join(self.jobs) + "]")
+        if self.next_page_token:
+            parts.append(f'"{_TOKEN_KEY}": ' + json.dumps(self.next_page_token))
+        return "{" + ", ".join(parts) + "}"
+
+
+class JobStore:
+    """Jobs by resource name; thread-safe; optionally persisted to a directory."""
+
+    def __init__(
+        self,
+        runners: Mapping[str, Runner],
+        *,
+        default_mode: str = "simulated",
+        state_dir: str | os.PathLike[str] | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        if default_mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {default_mode!r}")
+        self._runners = dict(runners)
+        self.default_mode = default_mode
+        self._clock = clock or _now_ns
+        self._lock = threading.RLock()
+        self._jobs: dict[str, _Record] = {}
+        self._operations: dict[str, str] = {}
+        self._seq = 0
+        self._ids: set[str] = set()
+        self._dir = Path(state_dir) / "customJobs" if state_dir is not None else None
+        if self._dir is not None:
+            self._load()
+
+    # -- the API methods -------------------------------------------------------------------
+
+    def create(self, parent: str, pb: Any) -> str:
+        """Store a validated job under ``parent`` in PENDING, start its run; its REST JSON."""
+        mode = self._mode_of(pb)
+        runner = self._runner(mode)
+        now = self._clock()
+        with self._lock:
+            name = f"{parent}/customJobs/{self._new_id()}"
+            pb.name = name
+            pb.state = JobState.JOB_STATE_PENDING
+            pb.create_time.FromNanoseconds(now)
+            pb.update_time.FromNanoseconds(now)
+            self._seq += 1
+            record = _Record(self._seq, pb, mode)
+            self._jobs[name] = record
+            try:
+                record.run = runner.start(_view(pb), self._reporter(name, 0))
+            except BaseException:
+                del self._jobs[name]
+                raise
+            self._save(record)
+            return record.rest_json()
+
+    def get(self, name: str) -> str:
+        """The job's REST JSON; reading a job is what moves a simulated one."""
+        with self._lock:
+            record = self._record(name)
+            if record.run is not None and not record.terminal:
+                record.run.on_poll()
+            return record.rest_json()
+
+    def list(self, parent: str, predicate: Callable[[Any], bool], *, filter_text: str,
+             page_size: int, page_token: str) -> Page:
+        """Jobs under ``parent`` matching ``predicate``, newest first, one page."""
+        if page_size < 0:
+            raise ApiError("INVALID_ARGUMENT", f"page_size must not be negative, got {page_size}")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        fingerprint = _fingerprint(parent, filter_text)
+        below = _read_token(page_token, fingerprint) if page_token else None
+        prefix = parent + "/customJobs/"
+        with self._lock:
+            records = sorted(
+                (r for n, r in self._jobs.items()
+                 if n.startswith(prefix) and (below is None or r.seq < below)),
+                key=lambda r: r.seq,
+                reverse=True,
+            )
+            page: list[_Record] = []
+            more = False
+            for record in records:
+                if not predicate(record.pb):
+                    continue
+                if len(page) == size:
+                    more = True
+                    break
+                page.append(record)
+            token = _make_token(page[-1].seq, fingerprint) if more else ""
+            return Page([r.rest_json() for r in page], token)
+
+    def cancel(self, name: str) -> None:
+        """Ask the job's run to stop: CANCELLING now, CANCELLED when it has stopped."""
+        with self._lock:
+            record = self._record(name)
+            if record.terminal:
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"Cannot cancel CustomJob {name} because it is in state "
+                    f"{JobState(record.pb.state).name}.",
+                )
+            if record.pb.state == JobState.JOB_STATE_CANCELLING:
+                return
+            self._set_state(record, JobState.JOB_STATE_CANCELLING, None)
+            if record.run is None:
+                self._set_state(record, JobState.JOB_STATE_CANCELLED, CANCELLED_ERROR)
+            else:
+                record.run.cancel()
+
+    def delete(self, name: str) -> str:
+        """Remove an ended job; the REST JSON of the (already done) delete Operation."""
+        with self._lock:
+            record = self._record(name)
+            if not record.terminal:
+                raise ApiError(
+                    "FAILED_PRECONDITION",
+                    f"CustomJob {name} is in state {JobState(record.pb.state).name} and "
+                    "cannot be deleted; cancel it first.",
+                )
+            del self._jobs[name]
+            self._unsave(record)
+            location = name.split("/customJobs/")[0]
+            op_name = f"{location}/operations/{self._new_id()}"
+            op = operations_pb2.Operation(name=op_name, done=True)
+            metadata = DeleteOperationMetadata.pb()()
+            now = self._clock()
+            metadata.generic_metadata.create_time.FromNanoseconds(now)
+            metadata.generic_metadata.update_time.FromNanoseconds(now)
+            op.metadata.Pack(metadata)
+            op.response.Pack(empty_pb2.Empty())
+            text = json_format.MessageToJson(op, indent=None)
+            self._operations[op_name] = text
+            return text
+
+    def get_operation(self, name: str) -> str:
+        with self._lock:
+            text = self._operations.get(name)
+        if text is None:
+            raise not_found(f"Operation {name} is not found.")
+        return text
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def force(self, name: str, state: int, error: JobError | None = None) -> str:
+        """Put a job in ``state`` now, taking it from its run; its REST JSON.
+
+        The run (a real one is cancelled) no longer moves the job; it stays in the
+        forced state until cancelled or forced again. FAILED without an error gets
+        Vertex's replica-failure error, CANCELLED gets code 1.
+        """
+        if state not in set(JobState) - {JobState.JOB_STATE_UNSPECIFIED}:
+            raise ApiError("INVALID_ARGUMENT", f"not a job state: {state!r}")
+        with self._lock:
+            record = self._record(name)
+            if record.run is not None and not record.terminal and record.mode != "simulated":
+                record.run.cancel()
+            record.generation += 1
+            record.run = held_run(name, self._reporter(name, record.generation))
+            if error is None and state == JobState.JOB_STATE_FAILED:
+                error = (3, replica_failure_message(name))
+            if error is None and state == JobState.JOB_STATE_CANCELLED:
+                error = CANCELLED_ERROR
+            self._set_state(record, JobState(state), error, forced=True)
+            return record.rest_json()
+
+    def reset(self) -> None:
+        """Forget every job and operation (cancelling real runs), also on disk."""
+        with self._lock:
+            for record in self._jobs.values():
+                if record.run is not None and not record.terminal:
+                    record.run.cancel()
+                self._unsave(record)
+            self._jobs.clear()
+            self._operations.clear()
+            self._ids.clear()
+
+    def dump(self) -> dict[str, Any]:
+        """Every job (REST JSON plus mode and run progress) and operation, for inspection."""
+        with self._lock:
+            return {
+                "defaultMode": self.default_mode,
+                "jobs": [self._document(r) for r in sorted(self._jobs.values(),
+                                                           key=lambda r: r.seq)],
+                "operations": [json.loads(t) for t in self._operations.values()],
+            }
+
+    def close(self) -> None:
+        """Stop every runner (real runs are cancelled)."""
+        for runner in self._runners.values():
+            runner.close()
+
+    # -- state changes ---------------------------------------------------------------------
+
+    def _reporter(self, name: str, generation: int) -> Callable[[int, JobError | None], None]:
+        def report(state: int, error: JobError | None = None) -> None:
+            with self._lock:
+                record = self._jobs.get(name)
+                if record is None or record.generation != generation or record.terminal:
+                    return
+                self._set_state(record, JobState(state), error)
+
+        return report
+
+    def _set_state(self, record: _Record, state: JobState, error: JobError | None,
+                   *, forced: bool = False) -> None:
+        pb = record.pb
+        now = self._clock()
+        if state == JobState.JOB_STATE_RUNNING and not pb.HasField("start_time"):
+            pb.start_time.FromNanoseconds(now)
+        if state in TERMINAL_STATES:
+            if forced and state == JobState.JOB_STATE_SUCCEEDED and not pb.HasField("start_time"):
+                pb.start_time.FromNanoseconds(now)
+            pb.end_time.FromNanoseconds(now)
+        elif forced:
+            pb.ClearField("end_time")
+        if error is not None:
+            pb.error.code, pb.error.message = error
+        elif forced or state in TERMINAL_STATES:
+            pb.ClearField("error")
+        pb.state = state
+        pb.update_time.FromNanoseconds(now)
+        record.text = None
+        self._save(record)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _record(self, name: str) -> _Record:
+        record = self._jobs.get(name)
+        if record is None:
+            raise not_found(f"CustomJob {name} is not found.")
+        return record
+
+    def _mode_of(self, pb: Any) -> str:
+        mode = pb.labels.get(LABEL_MODE, self.default_mode)
+        if mode not in MODES:
+            field = f"labels[{LABEL_MODE}]"
+            raise bad_request(
+                f"{field}: must be one of {', '.join(MODES)}, not {mode!r}",
+                [(field, f"must be one of {', '.join(MODES)}")],
+            )
+        return mode
+
+    def _runner(self, mode: str) -> Runner:
+        runner = self._runners.get(mode)
+        if runner is None:
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f"this cjob-emu server cannot run jobs in {mode} mode",
+            )
+        return runner
+
+    def _new_id(self) -> str:
+        while True:
+            # Vertex ids are 19-digit numbers.
+            candidate = str(10**18 + secrets.randbelow(9 * 10**18))
+            if candidate not in self._ids:
+                self._ids.add(candidate)
+                return candidate
+
+    def _document(self, record: _Record) -> dict[str, Any]:
+        snapshot = record.run.snapshot() if record.run is not None else None
+        return {
+            "seq": record.seq,
+            "mode": record.mode,
+            "job": json.loads(record.rest_json()),
+            "run": dict(snapshot) if snapshot is not None else None,
+        }
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _path(self, record: _Record) -> Path:
+        assert self._dir is not None
+        return self._dir / (record.pb.name.rsplit("/", 1)[-1] + ".json")
+
+    def _save(self, record: _Record) -> None:
+        if self._dir is None:
+            return
+        data = json.dumps(self._document(record))
+        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data)
+            os.replace(tmp, self._path(record))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _unsave(self, record: _Record) -> None:
+        if self._dir is not None:
+            self._path(record).unlink(missing_ok=True)
+
+    def _load(self) -> None:
+        assert self._dir is not None
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            paths = sorted(self._dir.glob("*.json"))
+        except OSError as exc:
+            raise EnvironmentProblem(f"state directory {self._dir}: {exc.strerror}") from None
+        for stale in self._dir.glob(".tmp-*"):
+            stale.unlink(missing_ok=True)
+        for path in paths:
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                pb = CustomJob.pb()()
+                json_format.ParseDict(doc["job"], pb)
+                record = _Record(int(doc["seq"]), pb, str(doc["mode"]))
+            except (OSError, ValueError, KeyError, TypeError, json_format.ParseError) as exc:
+                log.warning("skipping unreadable job file %s: %s", path, exc)
+                continue
+            self._jobs[pb.name] = record
+            self._ids.add(pb.name.rsplit("/", 1)[-1])
+            self._seq = max(self._seq, record.seq)
+            self._restore_run(record, doc.get("run"))
+
+    def _restore_run(self, record: _Record, snapshot: Mapping[str, Any] | None) -> None:
+        if record.terminal:
+            return
+        runner = self._runners.get(record.mode)
+        report = self._reporter(record.pb.name, 0)
+        run = None
+        if runner is not None and snapshot is not None:
+            try:
+                run = runner.resume(_view(record.pb), snapshot, report)
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("cannot resume %s: %s", record.pb.name, exc)
+        if run is None:
+            self._set_state(record, JobState.JOB_STATE_FAILED, _LOST_ERROR)
+        record.run = run
+
+
+def _now_ns() -> int:
+    """Now, in whole microseconds as Vertex's timestamps are."""
+    return time.time_ns() // 1000 * 1000
+
+
+def _view(pb: Any) -> CustomJob:
+    """A proto-plus copy of the job for a runner, so it cannot change the stored one."""
+    copy = CustomJob.pb()()
+    copy.CopyFrom(pb)
+    return CustomJob.wrap(copy)
+
+
+def _fingerprint(parent: str, filter_text: str) -> str:
+    return hashlib.sha256(f"{parent}\n{filter_text}".encode()).hexdigest()[:12]
+
+
+def _make_token(seq: int, fingerprint: str) -> str:
+    return base64.urlsafe_b64encode(f"{seq}:{fingerprint}".encode()).decode().rstrip("=")
+
+
+def _read_token(token: str, fingerprint: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        seq_text, _, mark = base64.urlsafe_b64decode(padded).decode().partition(":")
+        seq = int(seq_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError("INVALID_ARGUMENT", f"Invalid page_token {token!r}.") from None
+    if mark != fingerprint:
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            "page_token does not belong to this list request: parent and filter must be the "
+            "same as in the request that returned it.",
+        )
+    return seq
