@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Union
+from typing import TypeVar
 
+import proto
 from google.cloud.aiplatform_v1 import (
+    AcceleratorType,
     ContainerSpec,
     CustomJob,
     CustomJobSpec,
@@ -32,13 +34,17 @@ from google.cloud.aiplatform_v1 import (
     WorkerPoolSpec,
 )
 
-Duration = Union[str, int, float, datetime.timedelta]
+from cjob_emu.errors import InputError
+
+Duration = str | int | float | datetime.timedelta
 """A duration: ``"3600s"``, seconds as a number, or a ``timedelta``."""
 
-EnvLike = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
+EnvLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 """Environment variables: a mapping or (name, value) pairs, order kept."""
 
 DEFAULT_MACHINE_TYPE = "n1-standard-4"
+
+_E = TypeVar("_E", bound=proto.Enum)
 
 
 def machine(
@@ -50,7 +56,7 @@ def machine(
     """A MachineSpec; ``accelerator_type`` is an ``AcceleratorType`` name or number."""
     spec = MachineSpec(machine_type=machine_type)
     if accelerator_type is not None:
-        spec.accelerator_type = accelerator_type
+        spec.accelerator_type = _enum(AcceleratorType, accelerator_type, "accelerator_type")
         spec.accelerator_count = accelerator_count or 1
     elif accelerator_count:
         spec.accelerator_count = accelerator_count
@@ -163,7 +169,7 @@ def custom_job(
     if max_wait_duration is not None:
         scheduling.max_wait_duration = _duration(max_wait_duration)
     if strategy is not None:
-        scheduling.strategy = strategy
+        scheduling.strategy = _enum(Scheduling.Strategy, strategy, "strategy")
     if scheduling != Scheduling():
         spec.scheduling = scheduling
     job = CustomJob(display_name=display_name, job_spec=spec, labels=dict(labels or {}))
@@ -201,6 +207,15 @@ def distributed_job(
     while pools[-1] is None:
         pools.pop()
     return custom_job(display_name, pools, **options)  # type: ignore[arg-type]
+
+
+def _enum(enum: type[_E], value: str | int, field: str) -> _E:
+    """An enum member from its name or number; unknown ones are refused with the choices."""
+    try:
+        return enum[value] if isinstance(value, str) else enum(value)
+    except (KeyError, ValueError):
+        choices = ", ".join(member.name for member in enum)
+        raise InputError(f"{field}: unknown value {value!r}; choose one of {choices}") from None
 
 
 def _env(env: EnvLike) -> list[EnvVar]:

@@ -60,7 +60,7 @@ def parse_job_text(text: str, *, source: str = "<text>") -> dict[str, Any]:
     if not text.strip():
         raise InputError(f"{source}: is empty; expected a CustomJob mapping")
     try:
-        doc = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader subclass
+        doc = yaml.load(text, Loader=_YamlLoader)  # a safe loader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -69,8 +69,7 @@ def parse_job_text(text: str, *, source: str = "<text>") -> dict[str, Any]:
     if not isinstance(doc, dict):
         kind = "nothing" if doc is None else f"a {type(doc).__name__}"
         raise InputError(
-            f"{source}: holds {kind}; expected a CustomJob mapping "
-            "(displayName, jobSpec, ...)"
+            f"{source}: holds {kind}; expected a CustomJob mapping (displayName, jobSpec, ...)"
         )
     return doc
 

@@ -29,7 +29,10 @@ def test_distributed_job_has_a_machine_per_pool_and_keeps_roles() -> None:
     )
     pools = job.job_spec.worker_pool_specs
     assert [p.machine_spec.machine_type for p in pools] == [
-        "n1-highmem-8", "n1-standard-8", "", "e2-standard-4"
+        "n1-highmem-8",
+        "n1-standard-8",
+        "",
+        "e2-standard-4",
     ]
     assert [p.replica_count for p in pools] == [1, 3, 0, 1]  # chief forced to one replica
     assert pools[2] == WorkerPoolSpec()
@@ -44,9 +47,18 @@ def test_distributed_job_drops_trailing_missing_pools() -> None:
 def test_every_job_field() -> None:
     job = custom_job(
         "all",
-        [container_pool(IMAGE, command=["python"], args=["-m", "t"], env={"A": "1", "B": "$(A)"},
-                        accelerator_type="NVIDIA_TESLA_T4", accelerator_count=2,
-                        boot_disk_type="pd-standard", boot_disk_size_gb=250)],
+        [
+            container_pool(
+                IMAGE,
+                command=["python"],
+                args=["-m", "t"],
+                env={"A": "1", "B": "$(A)"},
+                accelerator_type="NVIDIA_TESLA_T4",
+                accelerator_count=2,
+                boot_disk_type="pd-standard",
+                boot_disk_size_gb=250,
+            )
+        ],
         timeout=3600,
         strategy="FLEX_START",
         restart_job_on_worker_restart=True,
@@ -62,23 +74,33 @@ def test_every_job_field() -> None:
     rest = job_to_rest(job)
     spec = rest["jobSpec"]
     assert spec["scheduling"] == {
-        "timeout": "3600s", "strategy": "FLEX_START", "restartJobOnWorkerRestart": True,
+        "timeout": "3600s",
+        "strategy": "FLEX_START",
+        "restartJobOnWorkerRestart": True,
         "maxWaitDuration": "1800s",
     }
     assert spec["baseOutputDirectory"] == {"outputUriPrefix": "gs://b/out"}
-    assert rest["encryptionSpec"] == {"kmsKeyName": "projects/p/locations/l/keyRings/r/cryptoKeys/k"}
+    assert rest["encryptionSpec"] == {
+        "kmsKeyName": "projects/p/locations/l/keyRings/r/cryptoKeys/k"
+    }
     pool = spec["workerPoolSpecs"][0]
     assert pool["machineSpec"] == {
-        "machineType": "n1-standard-4", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 2
+        "machineType": "n1-standard-4",
+        "acceleratorType": "NVIDIA_TESLA_T4",
+        "acceleratorCount": 2,
     }
     assert pool["diskSpec"] == {"bootDiskType": "pd-standard", "bootDiskSizeGb": 250}
-    assert pool["containerSpec"]["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "$(A)"}]
+    assert pool["containerSpec"]["env"] == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "$(A)"},
+    ]
     assert load_job(rest) == job
 
 
 def test_python_package_pool() -> None:
-    pool = python_package_pool("exec:img", ["gs://b/p.tar.gz"], "trainer.task", args=["--x"],
-                               replica_count=2)
+    pool = python_package_pool(
+        "exec:img", ["gs://b/p.tar.gz"], "trainer.task", args=["--x"], replica_count=2
+    )
     assert pool.python_package_spec.python_module == "trainer.task"
     assert list(pool.python_package_spec.package_uris) == ["gs://b/p.tar.gz"]
     assert pool.replica_count == 2

@@ -20,7 +20,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a child process, as a CI step runs it."""
     return subprocess.run(
         [sys.executable, "-m", "cjob_emu.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
 
 
@@ -38,7 +41,7 @@ def test_validate_invalid_job_lists_every_problem_with_its_path(
     out = capsys.readouterr().out
     assert "invalid" in out
     assert "job_spec.worker_pool_specs[0].replica_count" in out
-    assert "job_spec.worker_pool_specs[0].machine_spec.accelerator_count" in out
+    assert "job_spec.worker_pool_specs[0].machine_spec.accelerator_type" in out
     assert "job_spec.worker_pool_specs[1].container_spec.image_uri" in out
     assert "job_spec.worker_pool_specs[1].disk_spec.boot_disk_size_gb" in out
 
@@ -109,7 +112,11 @@ def test_env_json_is_keyed_by_replica(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["env", "--json", str(JOBS / "distributed.yaml")]) == 0
     envs = json.loads(capsys.readouterr().out)
     assert list(envs) == [
-        "workerpool0-0", "workerpool1-0", "workerpool1-1", "workerpool2-0", "workerpool3-0"
+        "workerpool0-0",
+        "workerpool1-0",
+        "workerpool1-1",
+        "workerpool2-0",
+        "workerpool3-0",
     ]
     for name, env in envs.items():
         assert all(isinstance(v, str) for v in env.values())
@@ -118,7 +125,8 @@ def test_env_json_is_keyed_by_replica(capsys: pytest.CaptureFixture[str]) -> Non
         assert spec["task"]["type"] == f"workerpool{pool}"
         assert spec["task"]["index"] == int(index)
     assert json.loads(envs["workerpool3-0"]["TF_CONFIG"])["task"] == {
-        "type": "evaluator", "index": 0
+        "type": "evaluator",
+        "index": 0,
     }
     # the pool's own env, with $(VAR) expansion
     assert envs["workerpool1-1"]["RUN_NAME"] == "roles-3-epochs"
@@ -146,8 +154,14 @@ def test_env_unknown_replica_names_the_choices() -> None:
 
 
 def test_env_no_pytorch_and_project_number(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["env", "--json", "--no-pytorch-env", "--project-number", "42",
-            str(JOBS / "distributed.yaml")]
+    argv = [
+        "env",
+        "--json",
+        "--no-pytorch-env",
+        "--project-number",
+        "42",
+        str(JOBS / "distributed.yaml"),
+    ]
     assert main(argv) == 0
     env = json.loads(capsys.readouterr().out)["workerpool1-0"]
     assert "MASTER_ADDR" not in env and "RANK" not in env

@@ -68,8 +68,11 @@ def test_mixed_key_conventions_load() -> None:
             "display_name": "mixed",
             "jobSpec": {
                 "worker_pool_specs": [
-                    {"machineSpec": {"machine_type": "n1-standard-4"}, "replica_count": "1",
-                     "containerSpec": {"imageUri": "gcr.io/p/i:1"}}
+                    {
+                        "machineSpec": {"machine_type": "n1-standard-4"},
+                        "replica_count": "1",
+                        "containerSpec": {"imageUri": "gcr.io/p/i:1"},
+                    }
                 ]
             },
         }
@@ -145,7 +148,10 @@ def test_structure_errors_list_every_path() -> None:
                 "displayName": "x",
                 "jobSpec": {
                     "workerPoolSpecs": [
-                        {"replicaCount": "many", "containerSpec": {"imageUri": "i", "arguments": []}}
+                        {
+                            "replicaCount": "many",
+                            "containerSpec": {"imageUri": "i", "arguments": []},
+                        }
                     ]
                 },
             }
