@@ -126,3 +126,16 @@ def test_no_scheduling_unless_asked() -> None:
     job = custom_job("x", [container_pool(IMAGE)])
     assert "scheduling" not in job_to_rest(job)["jobSpec"]
     assert job.job_spec.scheduling == Scheduling()
+
+
+def test_unknown_enum_name_lists_the_choices() -> None:
+    import pytest
+
+    from cjob_emu.errors import InputError
+
+    with pytest.raises(
+        InputError, match="accelerator_type: unknown value 'TESLA_T4'.*NVIDIA_TESLA_T4"
+    ):
+        machine("n1-standard-4", accelerator_type="TESLA_T4")
+    with pytest.raises(InputError, match="strategy: unknown value 'CHEAP'.*SPOT"):
+        custom_job("x", [container_pool(IMAGE)], strategy="CHEAP")
