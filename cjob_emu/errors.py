@@ -35,6 +35,12 @@ class InvalidJobError(CjobEmuError):
         super().__init__(report.vertex_message())
 
 
+class ConversionError(CjobEmuError):
+    """A KFP component or an option cannot become a CustomJob component (what and why)."""
+
+    exit_code = 2
+
+
 class EnvironmentProblem(CjobEmuError):
     """The machine cannot do what was asked: no engine, a missing image, a port in use."""
 

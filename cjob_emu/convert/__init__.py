@@ -1,0 +1,44 @@
+"""KFP components as Vertex CustomJobs: convert them, check compiled pipelines.
+
+- :func:`create_custom_training_job_from_component`: GCPC's converter, its
+  defects fixed, with pools per role and Python package training (needs kfp).
+- :func:`validate_pipeline`: check every CustomJob task of a compiled pipeline.
+
+Imported lazily, so the CLI starts without loading kfp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "cjob_emu.convert.component": [
+        "create_custom_training_job_from_component",
+        "create_custom_training_job_op_from_component",
+    ],
+    "cjob_emu.convert.check": [
+        "validate_pipeline",
+        "check_payload",
+        "is_compiled_pipeline",
+        "RuntimeValue",
+    ],
+    "cjob_emu.convert.launcher": ["DEFAULT_LAUNCHER_TAG", "LAUNCHER_IMAGE_NAME"],
+    "cjob_emu.convert.options": ["ROLES"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cjob_emu.convert' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

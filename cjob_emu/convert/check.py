@@ -1,0 +1,286 @@
+"""Check the CustomJob a launcher task would create, from what is known before it runs.
+
+The Vertex Pipelines backend writes each input's value in place of its
+placeholder in the launcher's ``--payload`` (strings unescaped, other values
+as JSON); the launcher parses the text, removes empty values and creates the
+job. :func:`check_payload` does the same with the values known at compile time
+and validates the result; :func:`validate_pipeline` does it for every
+CustomJob task of a compiled pipeline, ours or GCPC's. Pure: no kfp needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from cjob_emu.convert.launcher import (
+    JOB_INPUTS_BY_NAME,
+    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
+    is_launcher_container,
+    launcher_arg,
+)
+from cjob_emu.convert.placeholders import (
+    ANY_PLACEHOLDER,
+    INPUT_PARAMETER,
+    launcher_job,
+    needs_json_escape,
+    parameter_text,
+    shifted_roles,
+    substitute_parameters,
+)
+from cjob_emu.errors import InputError
+from cjob_emu.validate import Problem, ValidationReport, validate
+
+PipelineSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RuntimeValue:
+    """A value only known when the pipeline runs; ``source`` says where it comes from."""
+
+    source: str
+
+
+def check_payload(
+    payload: str,
+    values: Mapping[str, Any],
+    *,
+    location: str | None = None,
+    note_runtime: bool = True,
+) -> ValidationReport:
+    """Validate the CustomJob the launcher would create from ``payload``.
+
+    ``values`` maps input names (the job's and the wrapped component's) to their
+    values, or to :class:`RuntimeValue` when unknown until run time; what depends
+    on those is left unchecked, with a warning unless ``note_runtime`` is False. Errors cover values
+    that break the payload's JSON, empty pools that shift later pools' roles, and
+    everything :func:`cjob_emu.validate.validate` finds in the resulting job.
+    """
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    runtime: dict[str, RuntimeValue] = {}
+
+    def known(name: str) -> Any:
+        value = values.get(name, RuntimeValue("no value given"))
+        if name == "persistent_resource_id" and value == PERSISTENT_RESOURCE_ID_PLACEHOLDER:
+            # Empty unless the pipeline job runs on a persistent resource.
+            return ""
+        if isinstance(value, str) and ANY_PLACEHOLDER.search(value):
+            return RuntimeValue(f"placeholder {value}")
+        return value
+
+    def lookup(name: str) -> str | None:
+        value = known(name)
+        job_input = JOB_INPUTS_BY_NAME.get(name)
+        quoted = job_input is None or job_input.quoted
+        if isinstance(value, RuntimeValue):
+            runtime[name] = value
+            return None if quoted else "null"
+        text = parameter_text(value)
+        if quoted and needs_json_escape(text):
+            field = job_input.field if job_input and job_input.field else name
+            errors.append(
+                Problem(
+                    field,
+                    f"{name} is {text!r}: GCPC's launcher payload puts it between quotes "
+                    "unescaped, and a quote, backslash or control character breaks the JSON "
+                    "(or changes the value) on Vertex. Leave those characters out.",
+                    "error",
+                )
+            )
+            return json.dumps(text, ensure_ascii=False)[1:-1]
+        return text
+
+    text = substitute_parameters(payload, lookup)
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors.append(Problem("payload", f"not valid JSON once values are in: {exc}", "error"))
+        return ValidationReport(errors=errors, warnings=warnings)
+    if not isinstance(parsed, dict):
+        errors.append(Problem("payload", "is not a JSON object", "error"))
+        return ValidationReport(errors=errors, warnings=warnings)
+
+    pools = parsed.get("job_spec", {}).get("worker_pool_specs")
+    if isinstance(pools, list):
+        errors.extend(_argument_problems(pools, known))
+        for old, new in shifted_roles(pools):
+            errors.append(
+                Problem(
+                    f"job_spec.worker_pool_specs[{old}]",
+                    f"an empty pool before it is removed by GCPC's launcher, so pool {old} "
+                    f"runs as pool {new} on Vertex (another role); give the empty pool "
+                    "replicas or leave out the pools after it",
+                    "error",
+                )
+            )
+
+    job = launcher_job(parsed)
+    unchecked = []
+    for name, value in runtime.items():
+        job_input = JOB_INPUTS_BY_NAME.get(name)
+        if job_input is None or job_input.field is None:
+            continue
+        unchecked.append(job_input.field)
+        if name != "display_name":
+            _delete(job, job_input.field)
+        if note_runtime:
+            message = f"set at run time ({value.source}); not checked"
+            warnings.append(Problem(job_input.field, message, "warning"))
+    report = validate(job, location=location)
+    errors.extend(p for p in report.errors if not _under_any(p.field, unchecked))
+    warnings.extend(report.warnings)
+    return ValidationReport(errors=errors, warnings=warnings)
+
+
+def _argument_problems(pools: list[Any], known: Any) -> Iterator[Problem]:
+    """Placeholders inside the pools are filled in unescaped too: a known value
+    that needs escaping breaks the payload on Vertex."""
+    for path, text in _strings(pools, "job_spec.worker_pool_specs"):
+        for match in INPUT_PARAMETER.finditer(text):
+            value = known(match.group(1))
+            if isinstance(value, RuntimeValue) or value is None:
+                continue
+            rendered = parameter_text(value)
+            if needs_json_escape(rendered):
+                yield Problem(
+                    path,
+                    f"input {match.group(1)!r} is {rendered!r}: the backend writes it into "
+                    "the payload's JSON unescaped, and its quote, backslash or control "
+                    "character breaks the payload on Vertex",
+                    "error",
+                )
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+
+
+def _delete(job: dict[str, Any], dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node: Any = job
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(leaf, None)
+
+
+def _under_any(field: str, prefixes: list[str]) -> bool:
+    return any(field == p or field.startswith((p + ".", p + "[")) for p in prefixes)
+
+
+def is_compiled_pipeline(document: Mapping[str, Any]) -> bool:
+    """True for a KFP pipeline spec (what ``kfp.compiler.Compiler`` writes)."""
+    return "pipelineInfo" in document and "deploymentSpec" in document and "root" in document
+
+
+def read_pipeline(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The pipeline spec of a compiled pipeline file (its first YAML document)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot be read: {exc}") from None
+    try:
+        document = next(iter(yaml.safe_load_all(text)), None)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or not is_compiled_pipeline(document):
+        raise InputError(f"{p}: not a compiled pipeline (no pipelineInfo/deploymentSpec/root)")
+    return document
+
+
+def validate_pipeline(
+    source: PipelineSource, *, location: str | None = None
+) -> dict[str, ValidationReport]:
+    """A report for every CustomJob task of a compiled pipeline, by task name.
+
+    Values come from the tasks' constants, the components' defaults and the
+    pipeline parameters' defaults; tasks inside sub-DAGs are named by their
+    path (``outer/inner``). Values from upstream outputs or set only at run time
+    are reported as warnings and left unchecked.
+    """
+    spec = dict(source) if isinstance(source, Mapping) else read_pipeline(source)
+    if not is_compiled_pipeline(spec):
+        raise InputError("not a compiled pipeline (no pipelineInfo/deploymentSpec/root)")
+    root = spec["root"]
+    env = _defaults(root, lambda name: RuntimeValue(f"pipeline parameter {name}, no default"))
+    reports: dict[str, ValidationReport] = {}
+    _walk(spec, root.get("dag", {}), env, "", reports, location)
+    return reports
+
+
+def _walk(
+    spec: Mapping[str, Any],
+    dag: Mapping[str, Any],
+    env: Mapping[str, Any],
+    prefix: str,
+    reports: dict[str, ValidationReport],
+    location: str | None,
+) -> None:
+    components = spec.get("components", {})
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    for task_name, task in dag.get("tasks", {}).items():
+        component = components.get(task.get("componentRef", {}).get("name", ""), {})
+        values = _task_values(task, component, env)
+        name = prefix + task_name
+        if "dag" in component:
+            _walk(spec, component["dag"], values, name + "/", reports, location)
+            continue
+        container = executors.get(component.get("executorLabel", ""), {}).get("container")
+        if not container or not is_launcher_container(container):
+            continue
+        payload = launcher_arg(list(container.get("args", [])), "--payload")
+        if payload is None:
+            problem = Problem("payload", "the launcher task has no --payload argument", "error")
+            reports[name] = ValidationReport(errors=[problem], warnings=[])
+            continue
+        reports[name] = check_payload(payload, values, location=location)
+
+
+def _defaults(component: Mapping[str, Any], missing: Any) -> dict[str, Any]:
+    params = component.get("inputDefinitions", {}).get("parameters", {})
+    return {
+        name: d["defaultValue"] if "defaultValue" in d else missing(name)
+        for name, d in params.items()
+    }
+
+
+def _task_values(
+    task: Mapping[str, Any], component: Mapping[str, Any], env: Mapping[str, Any]
+) -> dict[str, Any]:
+    values = _defaults(
+        component, lambda name: RuntimeValue(f"input {name} has no value and no default")
+    )
+    for name, given in task.get("inputs", {}).get("parameters", {}).items():
+        values[name] = _input_value(given, env)
+    return values
+
+
+def _input_value(given: Mapping[str, Any], env: Mapping[str, Any]) -> Any:
+    if "parameterExpressionSelector" in given:
+        return RuntimeValue("a selected field of another value")
+    if "runtimeValue" in given:
+        return given["runtimeValue"].get("constant")
+    if "componentInputParameter" in given:
+        name = given["componentInputParameter"]
+        return env.get(name, RuntimeValue(f"pipeline input {name}"))
+    if "taskOutputParameter" in given:
+        output = given["taskOutputParameter"]
+        return RuntimeValue(
+            f"output {output.get('outputParameterKey')} of task {output.get('producerTask')}"
+        )
+    return RuntimeValue("a value set when the pipeline runs")
