@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any, TextIO
 
 from cjob_emu import __version__
@@ -97,9 +99,13 @@ def _cmd_env(args: argparse.Namespace) -> int:
         wanted = cluster.parse_replica_name(args.replica)
         if wanted not in replicas:
             names = ", ".join(r.name for r in replicas)
-            raise InputError(f"--replica {args.replica}: the job has no such replica; it has {names}")
+            raise InputError(
+                f"--replica {args.replica}: the job has no such replica; it has {names}"
+            )
         replicas = [wanted]
-    envs = {r.name: cluster.replica_env(job, r, options=options, trial=args.trial) for r in replicas}
+    envs = {
+        r.name: cluster.replica_env(job, r, options=options, trial=args.trial) for r in replicas
+    }
     if args.json:
         _print_json(envs)
         return EXIT_OK
@@ -109,6 +115,82 @@ def _cmd_env(args: argparse.Namespace) -> int:
         for key, value in env.items():
             print(f"{key}={value}")
         print()
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cjob_emu import cluster
+    from cjob_emu.console import RunConsole
+    from cjob_emu.executor import ImageMap, RunOptions, submit
+    from cjob_emu.spec import load_job
+
+    job = load_job(args.file)
+    image_map = ImageMap.load(args.image_map_file, args.image_map)
+    options = RunOptions(
+        gpus=args.gpus,
+        pull=args.pull,
+        run_as_host_user=not args.as_image_user,
+        resource_limits=args.resource_limits,
+        stop_grace=args.stop_grace,
+    )
+    # With --json, stdout carries only the final JSON; the run's output goes to stderr.
+    stream = sys.stderr if args.json else sys.stdout
+    console = RunConsole(stream, cluster.replicas(job), live=stream.isatty())
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        running = submit(
+            job,
+            backend=args.backend,
+            gcs_root=args.gcs_root,
+            run_dir=args.run_dir,
+            image_map=image_map,
+            options=options,
+            timeout=args.timeout,
+            max_restarts=args.max_restarts,
+            location=args.location,
+            on_event=console.on_event,
+        )
+        console.running = running
+        interrupted = False
+        try:
+            while not running.done:
+                console.refresh()
+                running.join(0.5)
+        except KeyboardInterrupt:
+            interrupted = True
+            # A second Ctrl-C must not cut the cleanup short and leave replicas behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("cjob-emu: cancelling the job (stopping every replica)", file=sys.stderr)
+            running.cancel()
+        try:
+            result = running.wait()
+        finally:
+            console.finish(running.result)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.json:
+        _print_json(result.to_dict())
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if result.succeeded:
+        return EXIT_OK
+    return EXIT_INTERRUPTED if result.state.name == "JOB_STATE_CANCELLED" else EXIT_INVALID
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    from cjob_emu.executor import cleanup
+
+    backends = [args.backend] if args.backend else ["docker", "process"]
+    removed = cleanup(backends)
+    for line in removed:
+        print(f"removed {line}")
+    if not removed:
+        print("nothing to clean up: no run of a dead process left anything behind")
     return EXIT_OK
 
 
@@ -180,6 +262,84 @@ def build_parser() -> argparse.ArgumentParser:
         help="CLUSTER_SPEC.job as a JSON string (default, as seen on Vertex) or an object",
     )
     env.set_defaults(handler=_cmd_env)
+
+    run = commands.add_parser(
+        "run",
+        help="run a CustomJob on this machine, as Vertex would",
+        description="Validate the job, then run every replica (Docker containers, or host "
+        "processes where no engine answers) with the environment Vertex gives it; stream "
+        "their logs; exit 0 when the job SUCCEEDED, 1 when it FAILED, 130 on Ctrl-C.",
+    )
+    run.add_argument("file", metavar="JOB_FILE")
+    run.add_argument(
+        "--backend",
+        choices=["auto", "docker", "process"],
+        default="auto",
+        help="where replicas run (default: docker where an engine answers, else process)",
+    )
+    run.add_argument(
+        "--gcs-root", metavar="DIR", help="directory standing for gs:// (default: .cjob-emu/gcs)"
+    )
+    run.add_argument(
+        "--run-dir", metavar="DIR", help="logs and final job (default: .cjob-emu/runs/RUN_ID)"
+    )
+    run.add_argument(
+        "--image-map",
+        action="append",
+        default=[],
+        metavar="URI=TAG",
+        help="run local image TAG for image URI (repeatable; URI may end in *)",
+    )
+    run.add_argument(
+        "--image-map-file", metavar="FILE", help="YAML/JSON mapping of image URI to local tag"
+    )
+    run.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="replaces job_spec.scheduling.timeout"
+    )
+    run.add_argument(
+        "--max-restarts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="restarts allowed by restart_job_on_worker_restart (default: 3)",
+    )
+    run.add_argument("--location", default=None, help="region to validate the job for")
+    run.add_argument("--gpus", action="store_true", help="pass host GPUs through (docker)")
+    run.add_argument("--pull", action="store_true", help="pull missing images (docker)")
+    run.add_argument(
+        "--resource-limits",
+        action="store_true",
+        help="limit CPU and memory from the machine type, scaled to the host (docker)",
+    )
+    run.add_argument(
+        "--as-image-user",
+        action="store_true",
+        help="run replicas as the image's user, not as yours (docker)",
+    )
+    run.add_argument(
+        "--stop-grace",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="between SIGTERM and SIGKILL when stopping replicas (default: 2)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the final job (REST JSON) and per-replica exit codes on stdout",
+    )
+    run.set_defaults(handler=_cmd_run)
+
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="remove what runs of dead processes left behind",
+        description="Remove containers, networks and processes of runs whose owning "
+        "process is dead; live runs of other processes are never touched.",
+    )
+    cleanup.add_argument(
+        "--backend", choices=["docker", "process"], help="only this backend (default: both)"
+    )
+    cleanup.set_defaults(handler=_cmd_cleanup)
     return parser
 
 

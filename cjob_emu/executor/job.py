@@ -270,6 +270,15 @@ class RunningJob:
         with self._lock:
             return list(self._notices)
 
+    @property
+    def result(self) -> JobResult | None:
+        """The :class:`JobResult` once the run ended, else None."""
+        return self._result if self._done.is_set() else None
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait at most ``timeout`` seconds for the run to end; whether it has."""
+        return self._done.wait(timeout)
+
     def replica_status(self) -> list[ReplicaStatus]:
         """Every replica now, in Vertex order (for live tables)."""
         with self._lock:

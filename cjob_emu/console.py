@@ -1,0 +1,148 @@
+"""How ``cjob-emu run`` shows a running job: prefixed log lines, a live table, a summary.
+
+On a terminal, replica log lines scroll with a coloured ``workerpool1-0 | `` prefix
+above a table of the replicas (phase, exit code, duration) that is redrawn in place;
+elsewhere (a pipe, a CI log) every line is plain text and the table is printed once,
+at the end. Plain ANSI escape codes: nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from google.cloud.aiplatform_v1 import JobState
+
+from cjob_emu.cluster import Replica
+from cjob_emu.executor import (
+    Event,
+    JobResult,
+    LogLine,
+    Notice,
+    ReplicaExited,
+    ReplicaStarted,
+    ReplicaStatus,
+    Restarting,
+    RunningJob,
+    StateChanged,
+)
+from cjob_emu.executor.logs import Prefixer
+
+_NOTICE_LABELS = {
+    "unemulated": "not emulated",
+    "warning": "warning",
+    "backend": "note",
+    "cleanup": "cleanup",
+    "note": "note",
+}
+_PHASE_COLOURS = {"running": "36", "succeeded": "32", "failed": "31", "stopped": "33"}
+
+
+class RunConsole:
+    """Renders one run's events on ``stream``; ``live`` redraws a table on a terminal."""
+
+    def __init__(self, stream: TextIO, replicas: Sequence[Replica], *, live: bool) -> None:
+        self.stream = stream
+        self.live = live
+        self.running: RunningJob | None = None
+        self._prefixer = Prefixer(replicas, colour=live)
+        self._lock = threading.Lock()
+        self._table_lines = 0
+
+    def on_event(self, event: Event) -> None:
+        """Show one event (called from the executor's threads)."""
+        text = self._describe(event)
+        if text is None:
+            return
+        with self._lock:
+            self._erase_table()
+            self.stream.write(text + "\n")
+            self._draw_table()
+            self.stream.flush()
+
+    def refresh(self) -> None:
+        """Redraw the live table (durations move on even when nothing is logged)."""
+        if not self.live:
+            return
+        with self._lock:
+            self._erase_table()
+            self._draw_table()
+            self.stream.flush()
+
+    def finish(self, result: JobResult | None) -> None:
+        """Replace the live table with the final summary."""
+        with self._lock:
+            self._erase_table()
+            self.live = False
+            if self.running is not None:
+                self.stream.write(self._table(self.running.replica_status()) + "\n")
+            if result is not None:
+                self.stream.write(summary(result, colour=self._prefixer.colour) + "\n")
+            self.stream.flush()
+
+    def _describe(self, event: Event) -> str | None:
+        if isinstance(event, LogLine):
+            return self._prefixer.format(event.replica, event.line)
+        if isinstance(event, Notice):
+            label = _NOTICE_LABELS.get(event.kind, "note")
+            return self._paint("33", f"{label}: ") + str(event)
+        if isinstance(event, StateChanged):
+            return self._paint("1", f"job {event.state.name}")
+        if isinstance(event, ReplicaStarted):
+            again = f" (attempt {event.attempt + 1})" if event.attempt else ""
+            return self._prefixer.prefix(event.replica) + f"[started{again}]"
+        if isinstance(event, ReplicaExited):
+            how = "stopped, exit code" if event.stopped else "exited with"
+            return self._prefixer.prefix(event.replica) + f"[{how} {event.exit_code}]"
+        if isinstance(event, Restarting):
+            return self._paint("33", f"restarting every replica: {event.reason}")
+        return None
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self._prefixer.colour else text
+
+    def _erase_table(self) -> None:
+        if self._table_lines:
+            self.stream.write(f"\033[{self._table_lines}F\033[J")
+            self._table_lines = 0
+
+    def _draw_table(self) -> None:
+        if not self.live or self.running is None:
+            return
+        table = self._table(self.running.replica_status())
+        self.stream.write(table + "\n")
+        self._table_lines = table.count("\n") + 1
+
+    def _table(self, rows: Sequence[ReplicaStatus]) -> str:
+        now = time.monotonic()
+        width = max([len("REPLICA"), *(len(r.replica.name) for r in rows)])
+        lines = [f"{'REPLICA'.ljust(width)}  {'STATE':<10} {'EXIT':>5} {'TIME':>8}"]
+        for row in rows:
+            duration = row.duration(now)
+            took = "" if duration is None else f"{duration:7.1f}s"
+            code = "" if row.exit_code is None else str(row.exit_code)
+            phase = row.phase.ljust(10)
+            if self._prefixer.colour and row.phase in _PHASE_COLOURS:
+                phase = f"\033[{_PHASE_COLOURS[row.phase]}m{phase}\033[0m"
+            lines.append(f"{row.replica.name.ljust(width)}  {phase} {code:>5} {took:>8}")
+        return "\n".join(lines)
+
+
+def summary(result: JobResult, *, colour: bool = False) -> str:
+    """The final lines: state, how long, the error, where the logs are."""
+    job = result.job
+    state = JobState(job.state)
+    took = ""
+    if job.start_time and job.end_time:
+        took = f" after {(job.end_time - job.start_time).total_seconds():.1f}s running"
+    name = state.name
+    if colour:
+        code = "32" if state == JobState.JOB_STATE_SUCCEEDED else "31"
+        name = f"\033[{code}m{name}\033[0m"
+    lines = [f"job {job.display_name!r} {name}{took} ({result.backend} backend)"]
+    if job.error.message:
+        lines.append(f"error (code {job.error.code}): {job.error.message}")
+    lines.append(f"logs: {result.run_dir / 'logs'}")
+    return "\n".join(lines)
