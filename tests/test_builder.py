@@ -134,8 +134,8 @@ def test_unknown_enum_name_lists_the_choices() -> None:
     from cjob_emu.errors import InputError
 
     with pytest.raises(
-        InputError, match="accelerator_type: unknown value 'TESLA_T4'.*NVIDIA_TESLA_T4"
+        InputError, match=r"accelerator_type: unknown value 'TESLA_T4'.*NVIDIA_TESLA_T4"
     ):
         machine("n1-standard-4", accelerator_type="TESLA_T4")
-    with pytest.raises(InputError, match="strategy: unknown value 'CHEAP'.*SPOT"):
+    with pytest.raises(InputError, match=r"strategy: unknown value 'CHEAP'.*SPOT"):
         custom_job("x", [container_pool(IMAGE)], strategy="CHEAP")
