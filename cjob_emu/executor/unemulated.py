@@ -119,8 +119,8 @@ def _walk(message: Message, prefix: str) -> Iterator[Unemulated]:
             reason = _REASONS.get(descriptor.name, "not emulated")
             yield Unemulated(path, reason)
         elif descriptor.name in _WALK:
-            if descriptor.label == descriptor.LABEL_REPEATED:
+            if isinstance(value, Message):
+                yield from _walk(value, f"{path}.")
+            else:
                 for index, item in enumerate(value):
                     yield from _walk(item, f"{path}[{index}].")
-            else:
-                yield from _walk(value, f"{path}.")

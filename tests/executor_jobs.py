@@ -1,0 +1,109 @@
+"""Jobs and helpers the executor tests share (both backends).
+
+Training scripts from fixtures/training are copied under the gs:// root and run as
+``python3 /gcs/<bucket>/scripts/<name>``: in docker the root is mounted at /gcs, on the
+process backend /gcs paths are rewritten to the root.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from google.cloud.aiplatform_v1 import CustomJob
+
+from cjob_emu.spec import load_job
+
+TRAINING = Path(__file__).resolve().parent.parent / "fixtures" / "training"
+BUCKET = "cjob-emu-tests"
+IMAGE = "us-docker.pkg.dev/cjob-emu/tests/trainer:1"
+
+
+def stage_script(gcs_root: Path, name: str) -> str:
+    """Copy fixtures/training/``name`` under the gs:// root; its /gcs path in a replica."""
+    target = gcs_root / BUCKET / "scripts" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TRAINING / name, target)
+    return f"/gcs/{BUCKET}/scripts/{name}"
+
+
+def training_module(name: str) -> ModuleType:
+    """Import fixtures/training/``name`` (to compute what a script should produce)."""
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), TRAINING / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pool(
+    command: Sequence[str] | None,
+    args: Sequence[str] = (),
+    *,
+    replicas: int = 1,
+    image: str = IMAGE,
+    env: dict[str, str] | None = None,
+    machine: str = "n1-standard-4",
+) -> dict[str, Any]:
+    """A container pool as REST JSON."""
+    container: dict[str, Any] = {"imageUri": image, "args": list(args)}
+    if command is not None:
+        container["command"] = list(command)
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    return {
+        "machineSpec": {"machineType": machine},
+        "replicaCount": str(replicas),
+        "containerSpec": container,
+    }
+
+
+def python(code: str, **kwargs: Any) -> dict[str, Any]:
+    """A pool whose replicas run ``python3 -c code``."""
+    return pool(["python3", "-c"], [code], **kwargs)
+
+
+def job(
+    name: str,
+    pools: Sequence[dict[str, Any]],
+    *,
+    timeout: str | None = None,
+    restart: bool = False,
+    base_output: str | None = None,
+) -> CustomJob:
+    """A CustomJob of ``pools`` (REST JSON dicts; ``{}`` for a skipped pool)."""
+    spec: dict[str, Any] = {"workerPoolSpecs": list(pools)}
+    scheduling: dict[str, Any] = {}
+    if timeout:
+        scheduling["timeout"] = timeout
+    if restart:
+        scheduling["restartJobOnWorkerRestart"] = True
+    if scheduling:
+        spec["scheduling"] = scheduling
+    if base_output:
+        spec["baseOutputDirectory"] = {"outputUriPrefix": base_output}
+    return load_job({"displayName": name, "jobSpec": spec})
+
+
+def five_replica_job(script: str, output: str, **kwargs: Any) -> CustomJob:
+    """Chief, two workers, a parameter server and an evaluator, all running ``script``."""
+    command = ["python3", script, "--output", output]
+    return job(
+        "five-roles",
+        [
+            pool(command),
+            pool(command, replicas=2),
+            pool(command),
+            pool(command),
+        ],
+        **kwargs,
+    )
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
