@@ -87,8 +87,9 @@ class FakeVertexApp:
     """The fake API: a job store, simulated and executor runners, faults and admin.
 
     ``mode`` is what jobs run in unless their ``cjob-emu-mode`` label says
-    otherwise; ``executor_runner`` provides executor mode (see
-    :mod:`cjob_emu.fake_api.runners`). With ``state_dir`` the jobs are kept on
+    otherwise; ``executor_runner`` provides executor mode (default: an
+    :class:`~cjob_emu.fake_api.executor_runner.ExecutorRunner` with the executor's
+    defaults, started on first use). With ``state_dir`` the jobs are kept on
     disk and survive a restart.
     """
 
@@ -103,9 +104,11 @@ class FakeVertexApp:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.simulated = SimulatedRunner(default_outcome)
-        runners: dict[str, Runner] = {"simulated": self.simulated}
-        if executor_runner is not None:
-            runners["executor"] = executor_runner
+        if executor_runner is None:
+            from cjob_emu.fake_api.executor_runner import ExecutorRunner
+
+            executor_runner = ExecutorRunner()
+        runners: dict[str, Runner] = {"simulated": self.simulated, "executor": executor_runner}
         self.store = JobStore(runners, default_mode=mode, state_dir=state_dir)
         self.faults = Faults()
         self._output_only = _output_only_fields()
@@ -305,7 +308,7 @@ class FakeVertexApp:
 
     def inject_fault(self, status: int, count: int | None = 1,
                      methods: list[str] | None = None) -> None:
-        """The next ``count`` API calls (of ``methods``) answer HTTP ``status`` (429, 500, 503...)."""
+        """The next ``count`` API calls (of ``methods``) answer HTTP ``status``."""
         self.faults.add(status, count, methods)
 
     def set_latency(self, seconds: float) -> None:
@@ -350,12 +353,13 @@ def _admin_args(body: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 def _job_state(state: str | int) -> int:
     if isinstance(state, bool):
         raise ValueError(f"not a job state: {state!r}")
+    states: Any = JobState  # a proto-plus enum: an IntEnum mypy does not see as one
     try:
         if isinstance(state, int):
-            return int(JobState(state))
-        return int(JobState[state if state.startswith("JOB_STATE_") else f"JOB_STATE_{state}"])
+            return int(states(state))
+        return int(states[state if state.startswith("JOB_STATE_") else f"JOB_STATE_{state}"])
     except (KeyError, ValueError, AttributeError):
-        names = ", ".join(s.name for s in JobState if s != JobState.JOB_STATE_UNSPECIFIED)
+        names = ", ".join(s.name for s in states if s != JobState.JOB_STATE_UNSPECIFIED)
         raise ValueError(f"not a job state: {state!r}; one of {names}") from None
 
 

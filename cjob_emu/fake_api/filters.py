@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
 from google.protobuf import timestamp_pb2
@@ -244,10 +245,11 @@ def _display_name(op: str, value: str) -> Predicate:
 
 
 def _state(op: str, value: str) -> Predicate:
+    states: Any = JobState  # a proto-plus enum: an IntEnum mypy does not see as one
     try:
-        wanted = int(value) if value.isdigit() else int(JobState[value])
+        wanted = int(value) if value.isdigit() else int(states[value])
     except KeyError:
-        names = ", ".join(s.name for s in JobState)
+        names = ", ".join(s.name for s in states)
         raise FilterError(f"Invalid filter: unknown state {value!r}; one of {names}") from None
     if op == "=":
         return lambda job: job.state == wanted  # type: ignore[attr-defined]

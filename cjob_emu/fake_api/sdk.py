@@ -49,10 +49,10 @@ def sdk_pointed_at(
             api_transport="rest",
         )
         if poll_interval is not None and saved_wait is not None:
-            jobs._JOB_WAIT_TIME = poll_interval  # type: ignore[attr-defined]
+            vars(jobs)["_JOB_WAIT_TIME"] = poll_interval
         yield
     finally:
         if saved_wait is not None:
-            jobs._JOB_WAIT_TIME = saved_wait  # type: ignore[attr-defined]
+            vars(jobs)["_JOB_WAIT_TIME"] = saved_wait
         vars(config).clear()
         vars(config).update(saved_config)

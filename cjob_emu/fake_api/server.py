@@ -8,6 +8,7 @@ answer written in one ``send`` so no request waits on a delayed ACK. It binds to
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -154,10 +155,8 @@ class _Server(ThreadingHTTPServer):
         """End kept-alive connections, so no client talks to a stopped server."""
         with self._open_lock:
             for sock in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             self._open.clear()
 
 

@@ -50,6 +50,8 @@ TERMINAL_STATES = frozenset(
 )
 """States a job never leaves (Vertex's ``endTime`` states)."""
 
+_STATES = frozenset(int(s) for s in JobState)  # type: ignore[attr-defined]
+
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
@@ -137,12 +139,22 @@ class JobStore:
             self._seq += 1
             record = _Record(self._seq, pb, mode)
             self._jobs[name] = record
-            try:
-                record.run = runner.start(_view(pb), self._reporter(name, 0))
-            except BaseException:
-                del self._jobs[name]
-                raise
-            self._save(record)
+        # Outside the lock: a real run may take a moment to start, and its reports
+        # need the lock.
+        try:
+            run = runner.start(_view(pb), self._reporter(name, 0))
+        except BaseException:
+            with self._lock:
+                self._jobs.pop(name, None)
+            raise
+        with self._lock:
+            current = self._jobs.get(name) is record
+            if current and not record.terminal and record.generation == 0:
+                record.run = run
+            else:
+                run.cancel()  # cancelled, forced or reset while it started
+            if current:
+                self._save(record)
             return record.rest_json()
 
     def get(self, name: str) -> str:
@@ -240,7 +252,7 @@ class JobStore:
         forced state until cancelled or forced again. FAILED without an error gets
         Vertex's replica-failure error, CANCELLED gets code 1.
         """
-        if state not in set(JobState) - {JobState.JOB_STATE_UNSPECIFIED}:
+        if state not in _STATES or state == JobState.JOB_STATE_UNSPECIFIED:
             raise ApiError("INVALID_ARGUMENT", f"not a job state: {state!r}")
         with self._lock:
             record = self._record(name)
@@ -252,7 +264,7 @@ class JobStore:
                 error = (3, replica_failure_message(name))
             if error is None and state == JobState.JOB_STATE_CANCELLED:
                 error = CANCELLED_ERROR
-            self._set_state(record, JobState(state), error, forced=True)
+            self._set_state(record, state, error, forced=True)
             return record.rest_json()
 
     def reset(self) -> None:
@@ -289,11 +301,11 @@ class JobStore:
                 record = self._jobs.get(name)
                 if record is None or record.generation != generation or record.terminal:
                     return
-                self._set_state(record, JobState(state), error)
+                self._set_state(record, state, error)
 
         return report
 
-    def _set_state(self, record: _Record, state: JobState, error: JobError | None,
+    def _set_state(self, record: _Record, state: int, error: JobError | None,
                    *, forced: bool = False) -> None:
         pb = record.pb
         now = self._clock()

@@ -1,0 +1,83 @@
+"""``cjob-emu serve``: run the fake Vertex API in the foreground until stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import TextIO
+
+from cjob_emu.fake_api.executor_runner import ExecutorRunner
+from cjob_emu.fake_api.server import FakeVertexServer, is_loopback
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    mode: str = "simulated",
+    state_dir: str | os.PathLike[str] | None = None,
+    backend: str = "auto",
+    gcs_root: str | os.PathLike[str] | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop.
+
+    ``backend``, ``gcs_root`` and ``work_dir`` are for jobs run in executor mode
+    (see :func:`cjob_emu.executor.submit`).
+    Prints the address first, so scripts can read it from the first line.
+    Raises :class:`~cjob_emu.errors.EnvironmentProblem` when the port is in use
+    or the host cannot be bound (the CLI's exit 3).
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    executor_runner = ExecutorRunner(backend=backend, gcs_root=gcs_root, work_dir=work_dir)
+    server = FakeVertexServer(host, port, mode=mode, state_dir=state_dir,
+                              executor_runner=executor_runner)
+    server.start()
+    stop = stop or threading.Event()
+    previous = _on_signals(stop)
+    try:
+        if not is_loopback(host):
+            bar = "!" * 72
+            print(
+                f"{bar}\nWARNING: listening on {host}, not loopback: any machine that reaches "
+                "this one can\ncreate, read and delete jobs. The fake API has no "
+                f"authentication.\n{bar}",
+                file=err,
+                flush=True,
+            )
+        print(f"cjob-emu fake Vertex API listening on {server.url}", file=out)
+        print(f"  mode: {mode}; state: {state_dir or 'in memory'}; admin: {server.url}/_cjob_emu/",
+              file=out)
+        print(
+            "  aiplatform.init(project=..., location=\"us-central1\", "
+            f"api_endpoint=\"{server.url}\",\n"
+            "                  api_transport=\"rest\", credentials=AnonymousCredentials())",
+            file=out,
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        _restore_signals(previous)
+        server.stop()
+    print("cjob-emu fake Vertex API stopped", file=out, flush=True)
+    return 0
+
+
+def _on_signals(stop: threading.Event) -> dict[int, object]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
