@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -192,3 +193,31 @@ def test_bad_run_options_exit_2(tmp_path: Path, args: list[str]) -> None:
     path = write_job(tmp_path / "job.yaml", job("opts", [python("pass")]))
     result = cli("run", str(path), "--backend", "process", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
+
+
+def test_the_live_console_redraws_a_replica_table_in_place(tmp_path: Path) -> None:
+    from cjob_emu.cluster import replicas
+    from cjob_emu.console import RunConsole
+    from cjob_emu.executor import submit
+
+    the_job = job("live", [python("print('step 1')"), python("import time; time.sleep(30)")])
+    stream = io.StringIO()
+    console = RunConsole(stream, replicas(the_job), live=True)
+    running = submit(
+        the_job,
+        backend="process",
+        gcs_root=tmp_path / "g",
+        run_dir=tmp_path / "r",
+        on_event=console.on_event,
+    )
+    console.running = running
+    result = running.wait(60)
+    console.refresh()
+    console.finish(result)
+
+    text = stream.getvalue()
+    assert "workerpool0-0 | \033[0mstep 1" in text
+    assert "\033[3F\033[J" in text  # the 3-line table (header + 2 replicas) is erased, redrawn
+    final = text.rsplit("\033[J", 1)[1]
+    assert "workerpool1-0" in final and "stopped" in final and "143" in final
+    assert "JOB_STATE_SUCCEEDED" in final
