@@ -516,7 +516,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(api: Api) -> None:
     name = api.created()["name"]
     for _ in range(50):
         assert api.get(name).status_code == 200
-    assert len(api.session.adapters["http://"].poolmanager.pools) == 1  # type: ignore[attr-defined]
+    assert len(api.session.adapters["http://"].poolmanager.pools) == 1
 
 
 def test_concurrent_clients(server: FakeVertexServer, api: Api) -> None:
