@@ -57,6 +57,13 @@ _TYPE_NAMES = {
 _TYPE_URL = "type.googleapis.com/"
 
 
+def is_repeated(field: FieldDescriptor) -> bool:
+    """Whether a field is repeated (protobuf 6 deprecates ``label`` for ``is_repeated``)."""
+    if hasattr(type(field), "is_repeated"):
+        return bool(field.is_repeated)
+    return bool(field.label == FD.LABEL_REPEATED)
+
+
 class FieldInfo:
     """What the structural pass needs to know about one field."""
 
@@ -83,7 +90,7 @@ class FieldInfo:
 
     def __init__(self, field: FieldDescriptor) -> None:
         self.name = field.name
-        self.repeated = field.label == FD.LABEL_REPEATED
+        self.repeated = is_repeated(field)
         oneof = field.containing_oneof
         # proto3 `optional` wraps one field in a synthetic oneof named "_<field>".
         self.oneof = oneof.name if oneof is not None and len(oneof.fields) > 1 else None

@@ -25,7 +25,7 @@ from typing import Any
 from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 
-from cjob_emu.validate.schema import FieldInfo, Kind, MessageSchema, schema_of
+from cjob_emu.validate.schema import FieldInfo, Kind, MessageSchema, is_repeated, schema_of
 
 _INTEGER = re.compile(r"-?\d{1,20}")  # longer strings are out of every integer range anyway
 _DURATION = re.compile(r"(-)?(\d{1,12})(?:\.(\d{1,9}))?s")
@@ -88,7 +88,7 @@ def enum_errors(message: Any, path: str = "") -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for field, value in message.ListFields():
         fpath = f"{path}.{field.name}" if path else field.name
-        repeated = field.label == FieldDescriptor.LABEL_REPEATED
+        repeated = is_repeated(field)
         if field.type == FieldDescriptor.TYPE_ENUM:
             info = schema_of(field.containing_type).by_name[field.name]
             for i, number in enumerate(value if repeated else [value]):

@@ -17,6 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from cjob_emu.validate.docstrings import message_classes, output_only_fields, required_fields
 from cjob_emu.validate.findings import Findings
 from cjob_emu.validate.rules.context import Context
+from cjob_emu.validate.schema import is_repeated
 
 REQUIRED = "Required field is not set."
 OUTPUT_ONLY = "Output only field; Vertex ignores it in a create request."
@@ -33,17 +34,42 @@ _WARN_ONLY = {("google.cloud.aiplatform.v1.EnvVar", "value"): EMPTY_ENV_VALUE}
 _SKIPPABLE = {("google.cloud.aiplatform.v1.CustomJobSpec", "worker_pool_specs")}
 
 
+class _Field:
+    """How to tell whether a field is set: ``(name, repeated, message)``."""
+
+    __slots__ = ("message", "name", "repeated", "skippable")
+
+    def __init__(self, owner: Descriptor, field: FieldDescriptor) -> None:
+        self.name = field.name
+        self.repeated = is_repeated(field)
+        self.message = field.type == FieldDescriptor.TYPE_MESSAGE
+        self.skippable = (owner.full_name, field.name) in _SKIPPABLE
+
+    def is_set(self, message: Any) -> bool:
+        """Whether the field holds a value (proto3: a non-default one)."""
+        if self.repeated:
+            return len(getattr(message, self.name)) > 0
+        if self.message:
+            return bool(message.HasField(self.name))
+        return bool(getattr(message, self.name))
+
+
 class _Facts:
     __slots__ = ("children", "output_only", "required")
 
     def __init__(self, descriptor: Descriptor) -> None:
         cls = _CLASSES[descriptor.full_name]
         required, output_only = required_fields(cls), output_only_fields(cls)
-        self.required = [f for f in descriptor.fields if f.name in required]
-        self.output_only = [f for f in descriptor.fields if f.name in output_only]
+        fields = descriptor.fields
+        self.required = [
+            (_Field(descriptor, f), _WARN_ONLY.get((descriptor.full_name, f.name)))
+            for f in fields
+            if f.name in required
+        ]
+        self.output_only = [_Field(descriptor, f) for f in fields if f.name in output_only]
         self.children = [
-            f
-            for f in descriptor.fields
+            _Field(descriptor, f)
+            for f in fields
             if f.type == FieldDescriptor.TYPE_MESSAGE
             and f.message_type.full_name in _CLASSES
             and f.name not in output_only
@@ -61,34 +87,22 @@ def _facts(descriptor: Descriptor) -> _Facts:
     return found
 
 
-def is_set(message: Any, field: FieldDescriptor) -> bool:
-    """Whether a field holds a value (proto3: a non-default one)."""
-    if field.label == FieldDescriptor.LABEL_REPEATED:
-        return len(getattr(message, field.name)) > 0
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return bool(message.HasField(field.name))
-    return bool(getattr(message, field.name))
-
-
 def _walk(message: Any, path: str, out: Findings) -> None:
-    descriptor = message.DESCRIPTOR
-    facts = _facts(descriptor)
+    facts = _facts(message.DESCRIPTOR)
     prefix = f"{path}." if path else ""
-    for field in facts.required:
-        if not is_set(message, field):
-            note = _WARN_ONLY.get((descriptor.full_name, field.name))
+    for field, note in facts.required:
+        if not field.is_set(message):
             if note is None:
                 out.error(prefix + field.name, REQUIRED)
             else:
                 out.warning(prefix + field.name, note)
     for field in facts.output_only:
-        if is_set(message, field):
+        if field.is_set(message):
             out.warning(prefix + field.name, OUTPUT_ONLY)
     for field in facts.children:
-        if field.label == FieldDescriptor.LABEL_REPEATED:
-            skippable = (descriptor.full_name, field.name) in _SKIPPABLE
+        if field.repeated:
             for i, item in enumerate(getattr(message, field.name)):
-                if not (skippable and item.ByteSize() == 0):
+                if not (field.skippable and item.ByteSize() == 0):
                     _walk(item, f"{prefix}{field.name}[{i}]", out)
         elif message.HasField(field.name):
             _walk(getattr(message, field.name), prefix + field.name, out)

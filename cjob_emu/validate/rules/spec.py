@@ -54,6 +54,21 @@ def network_or_psc(ctx: Context, out: Findings) -> None:
         )
 
 
+def dns_peering(ctx: Context, out: Findings) -> None:
+    """A DNS peering domain ends with a dot.
+
+    Source: DnsPeeringConfig.domain docstring ("e.g., "my-internal-domain.corp.".
+    Must end with a dot.").
+    """
+    configs = ctx.spec.psc_interface_config.dns_peering_configs
+    for i, config in enumerate(configs):
+        if config.domain and not config.domain.endswith("."):
+            out.error(
+                f"job_spec.psc_interface_config.dns_peering_configs[{i}].domain",
+                "`domain` must end with a dot.",
+            )
+
+
 def nfs_needs_network(ctx: Context, out: Findings) -> None:
     """NFS mounts need a peered VPC ``network``.
 
@@ -244,6 +259,7 @@ RULES = (
     location,
     pool_count,
     network_or_psc,
+    dns_peering,
     nfs_needs_network,
     reserved_ranges_need_network,
     network_name,
