@@ -175,9 +175,15 @@ class DockerBackend(Backend):
         try:
             client.api.start(container_id)
         except APIError as exc:
+            hint = ""
+            if config["host_config"].get("DeviceRequests"):
+                hint = (
+                    "; GPU passthrough needs GPUs and the NVIDIA container toolkit on the "
+                    "engine's host: run without it to use the CPU"
+                )
             raise EnvironmentProblem(
                 f"could not start the container of {launch.replica.name} "
-                f"(image {launch.image}): {exc.explanation or exc}"
+                f"(image {launch.image}): {exc.explanation or exc}{hint}"
             ) from exc
         return DockerReplica(client, container_id, launch.replica, self._forget(state))
 

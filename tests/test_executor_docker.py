@@ -1,0 +1,425 @@
+"""The executor on the docker backend: real containers on a real engine.
+
+Every test runs jobs in the image built from fixtures/images/test, standing in for a
+registry image through the image map, and checks afterwards that no container or
+network of this process is left on the engine.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from executor_jobs import (
+    BUCKET,
+    IMAGE,
+    five_replica_job,
+    job,
+    pool,
+    python,
+    read_json,
+    stage_script,
+    training_module,
+)
+from google.cloud.aiplatform_v1 import JobState
+
+from cjob_emu.errors import EnvironmentProblem, InvalidJobError
+from cjob_emu.executor import JobResult, LogLine, RunOptions, run_job, submit
+from cjob_emu.executor.backend import (
+    LABEL_HOST,
+    LABEL_PID,
+    LABEL_PID_START,
+    LABEL_REPLICA,
+    LABEL_RUN,
+    owner_labels,
+)
+from cjob_emu.executor.docker import DockerBackend
+
+pytestmark = pytest.mark.docker
+
+SUCCEEDED = JobState.JOB_STATE_SUCCEEDED
+FAILED = JobState.JOB_STATE_FAILED
+CANCELLED = JobState.JOB_STATE_CANCELLED
+SLEEP = "import time; time.sleep(300)"
+FAST = RunOptions(stop_grace=1)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def ours(engine: Any, **labels: str) -> tuple[list[Any], list[Any]]:
+    """Containers and networks carrying ``labels`` (default: owned by this process)."""
+    wanted = labels or {LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())}
+    selector = {"label": [f"{k}={v}" for k, v in wanted.items()]}
+    return (
+        engine.api.containers(all=True, filters=selector),
+        engine.api.networks(filters=selector),
+    )
+
+
+@pytest.fixture(autouse=True)
+def nothing_left(engine: Any) -> Iterator[None]:
+    """After each test: no container or network of this process on the engine."""
+    yield
+    containers, networks = ours(engine)
+    for container in containers:
+        engine.api.remove_container(container["Id"], force=True)
+    for network in networks:
+        engine.api.remove_network(network["Id"])
+    assert [c["Names"] for c in containers] == []
+    assert [n["Name"] for n in networks] == []
+
+
+@pytest.fixture
+def gcs(tmp_path: Path) -> Path:
+    root = tmp_path / "gcs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def run(tmp_path: Path, gcs: Path, cjob_test_image: str):
+    """run_job on the docker backend with the test image standing in for IMAGE."""
+    counter = iter(range(1000))
+
+    def go(the_job: Any, **kwargs: Any) -> JobResult:
+        kwargs.setdefault("backend", "docker")
+        kwargs.setdefault("gcs_root", gcs)
+        kwargs.setdefault("run_dir", tmp_path / f"run{next(counter)}")
+        kwargs.setdefault("image_map", {IMAGE: cjob_test_image})
+        kwargs.setdefault("options", FAST)
+        return run_job(the_job, **kwargs)
+
+    return go
+
+
+def owned_by_me(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid()), path
+
+
+def test_five_replicas_reach_each_other_by_vertex_hostname(run, gcs: Path) -> None:
+    script = stage_script(gcs, "roles.py")
+    result = run(five_replica_job(script, f"/gcs/{BUCKET}/roles"), timeout=120)
+
+    assert result.state == SUCCEEDED, result.job.error.message
+    expected = {
+        "workerpool0-0": ("chief", 0),
+        "workerpool1-0": ("worker", 0),
+        "workerpool1-1": ("worker", 1),
+        "workerpool2-0": ("ps", 0),
+        "workerpool3-0": ("evaluator", 0),
+    }
+    for name, (role, index) in expected.items():
+        record = read_json(gcs / BUCKET / "roles" / f"{name}.json")
+        pool_name = name.split("-")[0]
+        assert record["cluster_spec_task"] == {"type": pool_name, "index": index, "trial": ""}
+        assert record["tf_config_task"] == {"type": role, "index": index}
+        host, port = record["address"].rsplit(":", 1)
+        assert port == "2222"
+        assert host.startswith(f"cmle-training-{pool_name}-") and host.endswith(f"-{index}")
+        assert sorted(record["peers"]) == sorted(set(expected) - {name})
+        for peer, answer in record["peers"].items():
+            assert answer["from"] == peer
+            assert answer["tf_config_task"]["type"] == expected[peer][0]
+    owned_by_me(gcs / BUCKET / "roles")
+
+
+def test_allreduce_across_containers_equals_the_single_process_reduce(run, gcs: Path) -> None:
+    script = stage_script(gcs, "allreduce.py")
+    command = ["python3", script, "--steps", "2", "--size", "200"]
+    the_job = job(
+        "allreduce",
+        [pool(command), pool(command, replicas=2), pool(command)],
+        base_output=f"gs://{BUCKET}/allreduce",
+    )
+    result = run(the_job, timeout=120)
+
+    assert result.state == SUCCEEDED, result.job.error.message
+    module = training_module("allreduce.py")
+    expected = [module.reduce_all(4, step, 200) for step in range(2)]
+    model_dir = gcs / BUCKET / "allreduce" / "model"
+    for name in ("workerpool0-0", "workerpool1-0", "workerpool1-1", "workerpool2-0"):
+        record = read_json(model_dir / f"allreduce-{name}.json")
+        assert record["world_size"] == 4
+        assert record["results"] == expected
+    owned_by_me(gcs / BUCKET)
+
+
+@pytest.mark.parametrize("failing", ["workerpool0-0", "workerpool1-0"])
+def test_a_failing_replica_fails_the_job_naming_it(run, failing: str) -> None:
+    code = "import sys\nprint('loading shard 7')\nprint('bad shard', file=sys.stderr)\nsys.exit(3)"
+    chief, worker = (code, SLEEP) if failing == "workerpool0-0" else (SLEEP, code)
+    result = run(job("fails", [python(chief), python(worker)]))
+
+    assert result.state == FAILED
+    assert result.job.error.code == 3
+    assert result.job.error.message.startswith(
+        f"The replica {failing} exited with a non-zero status of 3."
+    )
+    assert "loading shard 7" in result.job.error.message
+    assert "bad shard" in result.job.error.message
+    other = "workerpool1-0" if failing == "workerpool0-0" else "workerpool0-0"
+    # The sleeper runs as PID 1, ignores SIGTERM, and is killed after the grace period.
+    assert result.replicas[other].stopped
+    assert result.replicas[other].exit_code == 137
+
+
+def test_the_timeout_fails_the_job_and_stops_every_container(run) -> None:
+    started = time.monotonic()
+    result = run(job("times-out", [python(SLEEP), python(SLEEP)], timeout="2s"))
+
+    assert result.state == FAILED
+    assert result.job.error.code == 4
+    assert "timeout of 2s" in result.job.error.message
+    assert all(r.stopped for r in result.replicas.values())
+    assert time.monotonic() - started < 30
+
+
+def test_cancel_mid_run_and_what_the_containers_are_given(
+    engine: Any, tmp_path: Path, gcs: Path, cjob_test_image: str
+) -> None:
+    seen = threading.Event()
+    training: set[str] = set()
+
+    def watch(event: Any) -> None:
+        if isinstance(event, LogLine) and event.line == "training":
+            training.add(event.replica.name)
+            if len(training) == 3:
+                seen.set()
+
+    code = "import time\nprint('training', flush=True)\ntime.sleep(300)"
+    the_job = job(
+        "cancel-me",
+        [python(code, machine="n1-standard-8"), python(code, replicas=2, machine="e2-highmem-2")],
+    )
+    options = RunOptions(stop_grace=1, resource_limits=True)
+    running = submit(
+        the_job,
+        backend="docker",
+        gcs_root=gcs,
+        run_dir=tmp_path / "run",
+        image_map={IMAGE: cjob_test_image},
+        options=options,
+        on_event=watch,
+    )
+    try:
+        assert seen.wait(60)
+        containers, networks = ours(engine, **{LABEL_RUN: running.run.run_id})
+        assert len(containers) == 3 and len(networks) == 1
+        host_cpus = engine.info()["NCPU"]
+        for summary in containers:
+            info = engine.api.inspect_container(summary["Id"])
+            labels = info["Config"]["Labels"]
+            replica = labels[LABEL_REPLICA]
+            assert labels[LABEL_PID] == str(os.getpid()) and labels[LABEL_PID_START]
+            assert info["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+            assert info["Config"]["Image"] == cjob_test_image
+            assert not info["HostConfig"]["Privileged"]
+            assert [(m["Source"], m["Destination"], m["RW"]) for m in info["Mounts"]] == [
+                (str(gcs.resolve()), "/gcs", True)
+            ]
+            endpoint = info["NetworkSettings"]["Networks"][networks[0]["Name"]]
+            assert info["Config"]["Hostname"] in endpoint["Aliases"]
+            assert info["Config"]["Hostname"].startswith(f"cmle-training-{replica.split('-')[0]}-")
+            # Limits follow the machine types, scaled so their sum fits the host.
+            assert 0 < info["HostConfig"]["NanoCpus"] <= host_cpus * 10**9
+            assert info["HostConfig"]["Memory"] > 0
+        limits = {
+            engine.api.inspect_container(c["Id"])["Config"]["Labels"][LABEL_REPLICA]: (
+                engine.api.inspect_container(c["Id"])["HostConfig"]["NanoCpus"]
+            )
+            for c in containers
+        }
+        # n1-standard-8 (8 vCPUs) against e2-highmem-2 (2 vCPUs): the same 4:1 ratio.
+        assert limits["workerpool0-0"] == pytest.approx(4 * limits["workerpool1-0"], rel=0.01)
+        assert sum(limits.values()) <= host_cpus * 10**9
+        assert running.state == JobState.JOB_STATE_RUNNING
+        assert running.cancel()
+        result = running.wait(60)
+    finally:
+        running.cancel()
+        running.wait(60)
+
+    assert result.state == CANCELLED
+    assert result.job.error.code == 1
+    assert all(r.stopped for r in result.replicas.values())
+
+
+def test_a_missing_image_stops_the_run_before_any_container_starts(
+    engine: Any, tmp_path: Path, gcs: Path, cjob_test_image: str
+) -> None:
+    vertex = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-12.py310:latest"
+    the_job = job(
+        "missing-image",
+        [
+            python("print(1)", image=vertex),
+            python("print(1)", image=cjob_test_image),
+            python("print(1)", image=IMAGE),
+        ],
+    )
+    since = int(time.time()) - 1
+    running = submit(
+        the_job,
+        backend="docker",
+        gcs_root=gcs,
+        run_dir=tmp_path / "run",
+        image_map={IMAGE: "cjob-emu/not-built:never"},
+    )
+    with pytest.raises(EnvironmentProblem) as caught:
+        running.wait(60)
+    message = str(caught.value)
+    assert caught.value.exit_code == 3
+    assert running.state == FAILED
+    assert f"{vertex} is one of Vertex's prebuilt images" in message
+    assert f"--image-map {vertex}=LOCAL_TAG" in message
+    assert f"cjob-emu/not-built:never (standing in for {IMAGE}" in message
+    assert cjob_test_image not in message  # the present image is fine
+    # Nothing was even created: no container, no network of this run.
+    happened = engine.events(
+        since=since,
+        until=int(time.time()) + 1,
+        decode=True,
+        filters={"label": f"{LABEL_RUN}={running.run.run_id}"},
+    )
+    assert [(e["Type"], e["Action"]) for e in happened] == []
+
+
+def test_an_invalid_job_is_refused_before_anything_runs(tmp_path: Path, gcs: Path) -> None:
+    invalid = job("invalid", [python("print(1)", replicas=2)])  # pool 0 must have 1 replica
+    with pytest.raises(InvalidJobError) as caught:
+        run_job(invalid, backend="docker", gcs_root=gcs, run_dir=tmp_path / "run")
+    assert caught.value.report.errors
+    assert not (tmp_path / "run").exists()
+
+
+def _sdist(path: Path) -> Path:
+    """A source distribution of package ``trainer``, as Vertex's packages usually are."""
+    task = textwrap.dedent(
+        """
+        import json, os, sys
+        out = os.environ["AIP_MODEL_DIR"].replace("gs://", "/gcs/", 1)
+        os.makedirs(out, exist_ok=True)
+        name = json.loads(os.environ["CLUSTER_SPEC"])["task"]["type"]
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump({"args": sys.argv[1:], "module": __name__}, f)
+        """
+    )
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "trainer"\nversion = "0.1"\n',
+        "PKG-INFO": "Metadata-Version: 2.1\nName: trainer\nVersion: 0.1\n",
+        "trainer/__init__.py": "",
+        "trainer/task.py": task,
+    }
+    archive = path / "trainer-0.1.tar.gz"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(f"trainer-0.1/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def test_python_package_pools_install_the_package_and_run_the_module(
+    run, gcs: Path, tmp_path: Path, cjob_test_image: str
+) -> None:
+    _sdist(gcs / BUCKET / "packages")
+    outside = _sdist(tmp_path / "elsewhere")  # a local path: mounted read-only on its own
+    executor = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+
+    def package_pool(uri: str) -> dict[str, Any]:
+        return {
+            "machineSpec": {"machineType": "n1-standard-4"},
+            "replicaCount": "1",
+            "pythonPackageSpec": {
+                "executorImageUri": executor,
+                "packageUris": [uri],
+                "pythonModule": "trainer.task",
+                "args": ["--epochs", "2"],
+            },
+        }
+
+    the_job = job(
+        "package",
+        [package_pool(f"gs://{BUCKET}/packages/trainer-0.1.tar.gz"), package_pool(str(outside))],
+        base_output=f"gs://{BUCKET}/pkg",
+    )
+    result = run(the_job, image_map={executor: cjob_test_image}, timeout=120)
+
+    assert result.state == SUCCEEDED, result.job.error.message
+    for pool_name in ("workerpool0", "workerpool1"):
+        record = read_json(gcs / BUCKET / "pkg" / "model" / f"{pool_name}.json")
+        assert record == {"args": ["--epochs", "2"], "module": "__main__"}
+    owned_by_me(gcs / BUCKET / "pkg")
+
+
+def test_gpu_passthrough_without_gpus_on_the_host_is_an_environment_problem(
+    run, engine: Any
+) -> None:
+    if any("nvidia" in name for name in engine.info().get("Runtimes", {})):
+        pytest.skip("this engine has an NVIDIA runtime")
+    gpu_pool = python("print(1)")
+    gpu_pool["machineSpec"] = {
+        "machineType": "n1-standard-4",
+        "acceleratorType": "NVIDIA_TESLA_T4",
+        "acceleratorCount": 1,
+    }
+    with pytest.raises(EnvironmentProblem, match="GPU passthrough needs GPUs"):
+        run(job("gpu", [gpu_pool]), options=RunOptions(stop_grace=1, gpus=True))
+
+
+def test_cleanup_dead_removes_dead_owners_resources_only(engine: Any, cjob_test_image: str) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead_labels = {**owner_labels("dead-run"), LABEL_PID: str(dead.pid)}
+        dead_labels.pop(LABEL_PID_START)
+        alive_labels = {**owner_labels("alive-run"), LABEL_PID: str(alive.pid)}
+        with open(f"/proc/{alive.pid}/stat") as stat:
+            alive_labels[LABEL_PID_START] = stat.read().rsplit(")", 1)[1].split()[19]
+        reused_labels = {**owner_labels("reused-run"), LABEL_PID: str(alive.pid)}
+        reused_labels[LABEL_PID_START] = "1"  # the pid lives, but it is another process now
+        elsewhere = {**dead_labels, LABEL_RUN: "other-host", LABEL_HOST: "some-other-host"}
+        for labels in (dead_labels, alive_labels, reused_labels, elsewhere):
+            engine.api.create_network(f"cjob-emu-test-{labels[LABEL_RUN]}", labels=labels)
+            engine.api.create_container(cjob_test_image, command=["sleep", "60"], labels=labels)
+
+        removed = DockerBackend().cleanup_dead()
+
+        # Other processes' runs may remove them first (they clean up too): no count here.
+        assert all(("run dead-run" in line) or ("run reused-run" in line) for line in removed)
+        for run_id, left in (("dead-run", 0), ("reused-run", 0), ("alive-run", 1)):
+            containers, networks = ours(engine, **{LABEL_RUN: run_id})
+            assert (len(containers), len(networks)) == (left, left), run_id
+        containers, networks = ours(engine, **{LABEL_RUN: "other-host"})
+        assert (len(containers), len(networks)) == (1, 1)
+    finally:
+        alive.kill()
+        alive.wait()
+        for run_id in ("alive-run", "other-host", "dead-run", "reused-run"):
+            containers, networks = ours(engine, **{LABEL_RUN: run_id})
+            for container in containers:
+                engine.api.remove_container(container["Id"], force=True)
+            for network in networks:
+                engine.api.remove_network(network["Id"])
