@@ -294,9 +294,11 @@ def _as_snake(pools: list[Any]) -> list[dict[str, Any]]:
             try:
                 job = job_from_mapping({"job_spec": {"worker_pool_specs": [dict(pool)]}})
             except InvalidJobError as exc:
+                inside = "job_spec.worker_pool_specs[0]."
                 problems = "; ".join(
-                    f"{p.field.replace('job_spec.worker_pool_specs[0]', f'pool {i}')}: {p.message}"
+                    f"pool {i}.{p.field[len(inside) :]}: {p.message}"
                     for p in exc.report.errors
+                    if p.field.startswith(inside)
                 )
                 raise ConversionError(f"worker_pool_specs: {problems}") from None
             messages.append(job.job_spec.worker_pool_specs[0])
