@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -423,3 +424,62 @@ def test_cleanup_dead_removes_dead_owners_resources_only(engine: Any, cjob_test_
                 engine.api.remove_container(container["Id"], force=True)
             for network in networks:
                 engine.api.remove_network(network["Id"])
+
+
+_OWNER = """
+import sys
+from executor_jobs import IMAGE, job, python
+from cjob_emu.executor import RunOptions, run_job
+
+sleep = "import time; time.sleep(300)"
+run_job(
+    job("owner", [python(sleep), python(sleep)]),
+    backend="docker",
+    gcs_root=sys.argv[1],
+    run_dir=sys.argv[2],
+    image_map={IMAGE: sys.argv[3]},
+    options=RunOptions(stop_grace=1),
+)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "killed"])
+def test_an_interrupted_run_leaves_nothing_and_a_killed_one_is_cleaned_up(
+    engine: Any, tmp_path: Path, gcs: Path, cjob_test_image: str, how: str
+) -> None:
+    tests = Path(__file__).resolve().parent
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, str(gcs), str(tmp_path / "run"), cjob_test_image],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])},
+    )
+    labels = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(owner.pid)}
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            len(engine.api.containers(filters={"label": [f"{k}={v}" for k, v in labels.items()]}))
+            < 2
+        ):
+            assert owner.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        if how == "ctrl-c":
+            owner.send_signal(signal.SIGINT)
+            owner.wait(60)
+            assert ours(engine, **labels) == ([], [])
+        else:
+            owner.kill()
+            owner.wait(60)
+            containers, networks = ours(engine, **labels)
+            assert (len(containers), len(networks)) == (2, 1)
+            removed = DockerBackend().cleanup_dead()
+            # Another test process may clean up first; what this one removed was the dead run's.
+            assert all(f"dead process {owner.pid})" in line for line in removed)
+            assert ours(engine, **labels) == ([], [])
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        containers, networks = ours(engine, **labels)
+        for container in containers:
+            engine.api.remove_container(container["Id"], force=True)
+        for network in networks:
+            engine.api.remove_network(network["Id"])
