@@ -56,7 +56,7 @@ def render_structures(elements: Sequence[str], present: Presence) -> list[str]:
 
 def _render(node: Any, present: Presence) -> Any:
     """A string, a list of strings, or None (an IfPresent with no branch taken)."""
-    if isinstance(node, str):
+    if node is None or isinstance(node, str):
         return node
     if isinstance(node, list):
         return [_render(item, present) for item in node]
