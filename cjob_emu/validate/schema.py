@@ -30,6 +30,17 @@ class Kind(Enum):
     WELL_KNOWN = "well-known"  # Any, Struct, wrappers...: parsed by json_format itself
 
 
+class Shape:
+    """Common field shapes the structural pass reads on a fast path."""
+
+    OTHER = 0
+    STRING = 1
+    STRING_LIST = 2
+    INT = 3
+    MESSAGE = 4
+    MESSAGE_LIST = 5
+
+
 _INT_RANGES = {
     FD.TYPE_INT32: (-(2**31), 2**31 - 1),
     FD.TYPE_SINT32: (-(2**31), 2**31 - 1),
@@ -82,6 +93,7 @@ class FieldInfo:
         "oneof",
         "range",
         "repeated",
+        "shape",
         "type_label",
     )
 
@@ -95,6 +107,7 @@ class FieldInfo:
         # proto3 `optional` wraps one field in a synthetic oneof named "_<field>".
         self.oneof = oneof.name if oneof is not None and len(oneof.fields) > 1 else None
         self.is_map = False
+        self.shape = Shape.OTHER
         self.map_key: FieldInfo | None = None
         self.map_value: FieldInfo | None = None
         self.range = _INT_RANGES.get(field.type, (0, 0))
@@ -124,10 +137,15 @@ class FieldInfo:
                 self.kind = Kind.WELL_KNOWN
             else:
                 self.kind = Kind.MESSAGE
+                self.shape = Shape.MESSAGE_LIST if self.repeated else Shape.MESSAGE
             self.default = {}
             return
         self.kind = _SCALAR_KINDS[field.type]
         self.type_label = _TYPE_NAMES[field.type]
+        if self.kind is Kind.STRING:
+            self.shape = Shape.STRING_LIST if self.repeated else Shape.STRING
+        elif self.kind is Kind.INT and not self.repeated:
+            self.shape = Shape.INT
         if self.kind is Kind.ENUM:
             enum = field.enum_type
             self.type_label = _TYPE_URL + enum.full_name

@@ -25,7 +25,14 @@ from typing import Any
 from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 
-from cjob_emu.validate.schema import FieldInfo, Kind, MessageSchema, is_repeated, schema_of
+from cjob_emu.validate.schema import (
+    FieldInfo,
+    Kind,
+    MessageSchema,
+    Shape,
+    is_repeated,
+    schema_of,
+)
 
 _INTEGER = re.compile(r"-?\d{1,20}")  # longer strings are out of every integer range anyway
 _DURATION = re.compile(r"(-)?(\d{1,12})(?:\.(\d{1,9}))?s")
@@ -161,11 +168,10 @@ class StructureCheck:
                 )
                 continue
             name = info.name
-            fpath = f"{path}.{name}" if path else name
             if name in seen:
                 self.errors.append(
                     (
-                        fpath,
+                        f"{path}.{name}" if path else name,
                         f"Field `{name}` is given more than once "
                         f"(as {json.dumps(seen[name])} and {json.dumps(key)}).",
                     )
@@ -180,9 +186,40 @@ class StructureCheck:
                     message = (
                         f"Only one of `{other}` or `{name}` may be set (oneof `{info.oneof}`)."
                     )
-                    self.errors.append((fpath, message))
+                    self.errors.append((f"{path}.{name}" if path else name, message))
                     continue
                 oneofs[info.oneof] = name
+            # Fast paths for the common, valid shapes; anything else takes the full route.
+            shape = info.shape
+            if shape == Shape.STRING:
+                if type(raw) is str and raw.isascii():
+                    out[name] = raw
+                    continue
+            elif shape == Shape.MESSAGE:
+                if type(raw) is dict:
+                    schema_ = info._schema or info.schema
+                    out[name] = self.message(raw, schema_, f"{path}.{name}" if path else name)
+                    continue
+            elif shape == Shape.INT:
+                if type(raw) is int and info.range[0] <= raw <= info.range[1]:
+                    out[name] = raw
+                    continue
+            elif shape == Shape.STRING_LIST:
+                if type(raw) is list and all(type(s) is str and s.isascii() for s in raw):
+                    out[name] = raw
+                    continue
+            elif (
+                shape == Shape.MESSAGE_LIST
+                and type(raw) is list
+                and all(type(item) is dict for item in raw)
+            ):
+                schema_ = info._schema or info.schema
+                prefix = f"{path}.{name}" if path else name
+                out[name] = [
+                    self.message(item, schema_, f"{prefix}[{i}]") for i, item in enumerate(raw)
+                ]
+                continue
+            fpath = f"{path}.{name}" if path else name
             if info.is_map:
                 value = self.map(raw, info, fpath)
             elif info.repeated:

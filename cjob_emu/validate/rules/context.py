@@ -12,36 +12,36 @@ POOLS = "job_spec.worker_pool_specs"
 
 
 class Pool:
-    """One worker pool with its path; ``empty`` pools (``{}``) are skipped ones."""
+    """One worker pool and the parts rules read; ``empty`` pools (``{}``) are skipped ones."""
 
-    __slots__ = ("empty", "index", "path", "spec")
+    __slots__ = ("empty", "index", "machine", "machine_path", "path", "spec", "task")
 
     def __init__(self, index: int, spec: Any) -> None:
         self.index = index
         self.spec = spec
         self.path = f"{POOLS}[{index}]"
         self.empty = spec.ByteSize() == 0
-
-    def task(self) -> tuple[Any, str] | None:
-        """The container or Python package spec that is set, with its path."""
-        which = self.spec.WhichOneof("task")
-        return None if which is None else (getattr(self.spec, which), f"{self.path}.{which}")
+        self.machine = spec.machine_spec
+        self.machine_path = f"{self.path}.machine_spec"
+        which = spec.WhichOneof("task")
+        #: The container or Python package spec that is set, with its path.
+        self.task: tuple[Any, str] | None = (
+            None if which is None else (getattr(spec, which), f"{self.path}.{which}")
+        )
 
 
 class Context:
     """A job under validation."""
 
-    __slots__ = ("job", "location", "pools", "spec")
+    __slots__ = ("active", "job", "location", "pools", "spec")
 
     def __init__(self, job: CustomJobPb, location: str | None) -> None:
         self.job = job
         self.spec = job.job_spec
         self.location = location
         self.pools = [Pool(i, p) for i, p in enumerate(self.spec.worker_pool_specs)]
-
-    def active_pools(self) -> list[Pool]:
-        """Pools that are not skipped."""
-        return [p for p in self.pools if not p.empty]
+        #: Pools that are not skipped.
+        self.active = [p for p in self.pools if not p.empty]
 
 
 def seconds(duration: Any) -> float:

@@ -34,47 +34,52 @@ _WARN_ONLY = {("google.cloud.aiplatform.v1.EnvVar", "value"): EMPTY_ENV_VALUE}
 _SKIPPABLE = {("google.cloud.aiplatform.v1.CustomJobSpec", "worker_pool_specs")}
 
 
-class _Field:
-    """How to tell whether a field is set: ``(name, repeated, message)``."""
+_SCALAR, _MESSAGE, _REPEATED = 0, 1, 2
 
-    __slots__ = ("message", "name", "repeated", "skippable")
 
-    def __init__(self, owner: Descriptor, field: FieldDescriptor) -> None:
-        self.name = field.name
-        self.repeated = is_repeated(field)
-        self.message = field.type == FieldDescriptor.TYPE_MESSAGE
-        self.skippable = (owner.full_name, field.name) in _SKIPPABLE
+def _mode(field: FieldDescriptor) -> int:
+    if is_repeated(field):
+        return _REPEATED
+    return _MESSAGE if field.type == FieldDescriptor.TYPE_MESSAGE else _SCALAR
 
-    def is_set(self, message: Any) -> bool:
-        """Whether the field holds a value (proto3: a non-default one)."""
-        if self.repeated:
-            return len(getattr(message, self.name)) > 0
-        if self.message:
-            return bool(message.HasField(self.name))
-        return bool(getattr(message, self.name))
+
+def _is_set(message: Any, name: str, mode: int) -> bool:
+    if mode == _REPEATED:
+        return len(getattr(message, name)) > 0
+    if mode == _MESSAGE:
+        return bool(message.HasField(name))
+    return bool(getattr(message, name))
 
 
 class _Facts:
-    __slots__ = ("children", "output_only", "required")
+    """What to check in one message type: ``(name, how it is set, ...)`` tuples."""
+
+    __slots__ = ("children", "output_only", "relevant", "required")
+
+    relevant: bool
 
     def __init__(self, descriptor: Descriptor) -> None:
         cls = _CLASSES[descriptor.full_name]
         required, output_only = required_fields(cls), output_only_fields(cls)
+        owner = descriptor.full_name
         fields = descriptor.fields
         self.required = [
-            (_Field(descriptor, f), _WARN_ONLY.get((descriptor.full_name, f.name)))
+            (f.name, _mode(f), _WARN_ONLY.get((owner, f.name)))
             for f in fields
             if f.name in required
         ]
-        self.output_only = [_Field(descriptor, f) for f in fields if f.name in output_only]
+        self.output_only = [(f.name, _mode(f)) for f in fields if f.name in output_only]
+        # Only submessages with something to check below them are walked.
         self.children = [
-            _Field(descriptor, f)
+            (f.name, is_repeated(f), (owner, f.name) in _SKIPPABLE)
             for f in fields
             if f.type == FieldDescriptor.TYPE_MESSAGE
             and f.message_type.full_name in _CLASSES
             and f.name not in output_only
             and not f.message_type.GetOptions().map_entry
+            and _facts(f.message_type).relevant
         ]
+        self.relevant = bool(self.required or self.output_only or self.children)
 
 
 _FACTS: dict[str, _Facts] = {}
@@ -90,22 +95,22 @@ def _facts(descriptor: Descriptor) -> _Facts:
 def _walk(message: Any, path: str, out: Findings) -> None:
     facts = _facts(message.DESCRIPTOR)
     prefix = f"{path}." if path else ""
-    for field, note in facts.required:
-        if not field.is_set(message):
+    for name, mode, note in facts.required:
+        if not _is_set(message, name, mode):
             if note is None:
-                out.error(prefix + field.name, REQUIRED)
+                out.error(prefix + name, REQUIRED)
             else:
-                out.warning(prefix + field.name, note)
-    for field in facts.output_only:
-        if field.is_set(message):
-            out.warning(prefix + field.name, OUTPUT_ONLY)
-    for field in facts.children:
-        if field.repeated:
-            for i, item in enumerate(getattr(message, field.name)):
-                if not (field.skippable and item.ByteSize() == 0):
-                    _walk(item, f"{prefix}{field.name}[{i}]", out)
-        elif message.HasField(field.name):
-            _walk(getattr(message, field.name), prefix + field.name, out)
+                out.warning(prefix + name, note)
+    for name, mode in facts.output_only:
+        if _is_set(message, name, mode):
+            out.warning(prefix + name, OUTPUT_ONLY)
+    for name, repeated, skippable in facts.children:
+        if repeated:
+            for i, item in enumerate(getattr(message, name)):
+                if not (skippable and item.ByteSize() == 0):
+                    _walk(item, f"{prefix}{name}[{i}]", out)
+        elif message.HasField(name):
+            _walk(getattr(message, name), prefix + name, out)
 
 
 def check(ctx: Context, out: Findings) -> None:

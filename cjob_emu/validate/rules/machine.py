@@ -15,17 +15,13 @@ from cjob_emu.validate.rules.names import RESERVATION
 _DEPRECATED = deprecated_values(AcceleratorType)
 _SPECIFIC = int(ReservationAffinity.Type.SPECIFIC_RESERVATION)
 _RESERVATION_NAME_KEY = "compute.googleapis.com/reservation-name"
-_ACCELERATORS: dict[int, AcceleratorType] = {int(a): a for a in machines.A}
-
-
-def _machine_path(pool: Pool) -> str:
-    return f"{pool.path}.machine_spec"
+# Without ACCELERATOR_TYPE_UNSPECIFIED: a lookup miss means "none or not a known number".
+_ACCELERATORS: dict[int, AcceleratorType] = {int(a): a for a in machines.A if int(a) != 0}
 
 
 def _accelerator(pool: Pool) -> AcceleratorType | None:
     """The pool's accelerator, None when unset or a number the enum lacks."""
-    found = _ACCELERATORS.get(pool.spec.machine_spec.accelerator_type)
-    return None if found is None or found == 0 else found
+    return _ACCELERATORS.get(pool.machine.accelerator_type)
 
 
 def _well_formed(machine_type: str) -> bool:
@@ -46,9 +42,9 @@ def machine_type(ctx: Context, out: Findings) -> None:
     this table lacks is a warning: the list of machine types grows.
     https://cloud.google.com/vertex-ai/docs/training/configure-compute#machine-types
     """
-    for pool in ctx.active_pools():
-        name = pool.spec.machine_spec.machine_type
-        path = f"{_machine_path(pool)}.machine_type"
+    for pool in ctx.active:
+        name = pool.machine.machine_type
+        path = f"{pool.machine_path}.machine_type"
         if not name:
             out.error(path, REQUIRED)
         elif not _well_formed(name):
@@ -65,17 +61,17 @@ def accelerator_pair(ctx: Context, out: Findings) -> None:
     Source: Vertex's 400 answer quoted in the reference (section 1, Errors, and
     section 4).
     """
-    for pool in ctx.active_pools():
-        spec = pool.spec.machine_spec
+    for pool in ctx.active:
+        spec = pool.machine
         kind, count = spec.accelerator_type, spec.accelerator_count
         if (kind != 0) != (count != 0):
             out.error(
-                f"{_machine_path(pool)}.accelerator_type",
+                f"{pool.machine_path}.accelerator_type",
                 "Both `accelerator_type` and `accelerator_count` should be specified or none.",
             )
         elif count < 0:
             out.error(
-                f"{_machine_path(pool)}.accelerator_count", "`accelerator_count` must be positive."
+                f"{pool.machine_path}.accelerator_count", "`accelerator_count` must be positive."
             )
 
 
@@ -106,12 +102,12 @@ def accelerator_support(ctx: Context, out: Findings) -> None:
     generation than the TPU machine type's is a warning (weaker evidence,
     https://cloud.google.com/vertex-ai/docs/training/training-with-tpu-vm).
     """
-    for pool in ctx.active_pools():
+    for pool in ctx.active:
         accelerator = _accelerator(pool)
-        name = pool.spec.machine_spec.machine_type
+        name = pool.machine.machine_type
         if accelerator is None or not name or not _well_formed(name):
             continue
-        path = f"{_machine_path(pool)}.accelerator_type"
+        path = f"{pool.machine_path}.accelerator_type"
         supported = _supports(name, accelerator)
         if supported is False:
             out.error(path, not_supported(accelerator, name))
@@ -130,13 +126,13 @@ def accelerator_count(ctx: Context, out: Findings) -> None:
     come from Compute Engine, not Vertex: warnings. cloud-tpu hosts of TPU v2
     and v3 have 8 cores (training-with-tpu-vm): a warning.
     """
-    for pool in ctx.active_pools():
+    for pool in ctx.active:
         accelerator = _accelerator(pool)
-        spec = pool.spec.machine_spec
+        spec = pool.machine
         count, name = spec.accelerator_count, spec.machine_type
         if accelerator is None or count <= 0 or not name:
             continue
-        path = f"{_machine_path(pool)}.accelerator_count"
+        path = f"{pool.machine_path}.accelerator_count"
         fixed = machines.FIXED_GPUS.get(name)
         n1 = machines.N1_GPUS.get(accelerator) if machines.family(name) == "n1" else None
         allowed: list[int] | None = None
@@ -180,12 +176,12 @@ def gpus_declared(ctx: Context, out: Findings) -> None:
     shows the type and count for every A/G machine. Whether Vertex fills them
     in by itself is unknown: a warning.
     """
-    for pool in ctx.active_pools():
-        spec = pool.spec.machine_spec
+    for pool in ctx.active:
+        spec = pool.machine
         fixed = machines.FIXED_GPUS.get(spec.machine_type)
         if fixed is not None and spec.accelerator_type == 0 and spec.accelerator_count == 0:
             out.warning(
-                f"{_machine_path(pool)}.accelerator_type",
+                f"{pool.machine_path}.accelerator_type",
                 f'Machine type "{spec.machine_type}" comes with {fixed[1]} {fixed[0].name}; '
                 "set `accelerator_type` and `accelerator_count` to match.",
             )
@@ -193,7 +189,7 @@ def gpus_declared(ctx: Context, out: Findings) -> None:
 
 def _uses_tpu(pool: Pool) -> bool:
     accelerator = _accelerator(pool)
-    name = pool.spec.machine_spec.machine_type
+    name = pool.machine.machine_type
     return (accelerator is not None and accelerator in machines.TPUS) or (
         bool(name) and machines.family(name) in machines.TPU_FAMILIES
     )
@@ -205,7 +201,7 @@ def tpu_layout(ctx: Context, out: Findings) -> None:
     Source: reference section 4 ("TPU: a single pool with a single replica
     (docs; weaker evidence)"): a warning.
     """
-    active = ctx.active_pools()
+    active = ctx.active
     if any(_uses_tpu(p) for p in active) and len(active) > 1:
         out.warning(
             POOLS,
@@ -220,10 +216,10 @@ def tpu_topology(ctx: Context, out: Findings) -> None:
     Source: MachineSpec.tpu_topology docstring ("The topology of the TPUs").
     Inferred: a warning.
     """
-    for pool in ctx.active_pools():
-        if pool.spec.machine_spec.tpu_topology and not _uses_tpu(pool):
+    for pool in ctx.active:
+        if pool.machine.tpu_topology and not _uses_tpu(pool):
             out.warning(
-                f"{_machine_path(pool)}.tpu_topology",
+                f"{pool.machine_path}.tpu_topology",
                 "`tpu_topology` applies to TPU machine types only.",
             )
 
@@ -234,19 +230,19 @@ def gpu_partition(ctx: Context, out: Findings) -> None:
     Source: MachineSpec.gpu_partition_size docstring ("If set, the
     accelerator_count should be set to 1."): "should", so a warning.
     """
-    for pool in ctx.active_pools():
-        spec = pool.spec.machine_spec
+    for pool in ctx.active:
+        spec = pool.machine
         if not spec.gpu_partition_size:
             continue
         accelerator = _accelerator(pool)
         if accelerator is None or accelerator not in machines.GPUS:
             out.warning(
-                f"{_machine_path(pool)}.gpu_partition_size",
+                f"{pool.machine_path}.gpu_partition_size",
                 "`gpu_partition_size` partitions an NVIDIA GPU; set an NVIDIA `accelerator_type`.",
             )
         elif spec.accelerator_count != 1:
             out.warning(
-                f"{_machine_path(pool)}.accelerator_count",
+                f"{pool.machine_path}.accelerator_count",
                 "With `gpu_partition_size` set, `accelerator_count` should be 1.",
             )
 
@@ -259,12 +255,12 @@ def reservation(ctx: Context, out: Findings) -> None:
     ReservationAffinity.key / values docstrings (the reservation-name key takes
     full reservation resource names) and key/values on other types: warnings.
     """
-    for pool in ctx.active_pools():
-        spec = pool.spec.machine_spec
+    for pool in ctx.active:
+        spec = pool.machine
         if not spec.HasField("reservation_affinity"):
             continue
         affinity = spec.reservation_affinity
-        path = f"{_machine_path(pool)}.reservation_affinity"
+        path = f"{pool.machine_path}.reservation_affinity"
         if affinity.reservation_affinity_type == _SPECIFIC:
             if not affinity.key:
                 out.error(f"{path}.key", "`key` is required with `SPECIFIC_RESERVATION`.")

@@ -52,7 +52,7 @@ def replica_counts(ctx: Context, out: Findings) -> None:
     (worker_spec_utils._WorkerPoolSpec.is_empty) and we do not know what Vertex
     does with one.
     """
-    for pool in ctx.active_pools():
+    for pool in ctx.active:
         if pool.index == 0:
             continue
         count = pool.spec.replica_count
@@ -71,18 +71,13 @@ def task(ctx: Context, out: Findings) -> None:
     Source: reference section 4 (required ``containerSpec.imageUri`` or the
     three Python package fields); WorkerPoolSpec oneof ``task``.
     """
-    for pool in ctx.active_pools():
-        if pool.task() is None:
+    for pool in ctx.active:
+        if pool.task is None:
             out.error(pool.path, "One of `container_spec` or `python_package_spec` must be set.")
 
 
 def _tasks(ctx: Context) -> list[tuple[Any, str]]:
-    found = []
-    for pool in ctx.active_pools():
-        task = pool.task()
-        if task is not None:
-            found.append(task)
-    return found
+    return [pool.task for pool in ctx.active if pool.task is not None]
 
 
 def env_vars(ctx: Context, out: Findings) -> None:
@@ -189,7 +184,7 @@ def disk(ctx: Context, out: Findings) -> None:
     Source: reference section 4; DiskSpec.boot_disk_type docstring ("Valid
     values: "pd-ssd" ..., "pd-standard" ... or "hyperdisk-balanced"").
     """
-    for pool in ctx.active_pools():
+    for pool in ctx.active:
         if not pool.spec.HasField("disk_spec"):
             continue
         spec = pool.spec.disk_spec
@@ -215,7 +210,7 @@ def nfs_paths(ctx: Context, out: Findings) -> None:
 
     Source: NfsMount.path docstring ("Has to start with '/'").
     """
-    for pool in ctx.active_pools():
+    for pool in ctx.active:
         for i, mount in enumerate(pool.spec.nfs_mounts):
             if mount.path and not mount.path.startswith("/"):
                 out.error(f"{pool.path}.nfs_mounts[{i}].path", "`path` has to start with '/'.")

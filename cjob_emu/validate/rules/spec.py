@@ -77,7 +77,7 @@ def nfs_needs_network(ctx: Context, out: Findings) -> None:
     """
     if ctx.spec.network:
         return
-    for pool in ctx.active_pools():
+    for pool in ctx.active:
         if len(pool.spec.nfs_mounts):
             out.error(
                 f"{pool.path}.nfs_mounts", "`nfs_mounts` require `job_spec.network` to be set."
