@@ -453,3 +453,37 @@ def test_base_is_untouched() -> None:
     snapshot = repr(BASE)
     validate(changed({"displayName": DELETE}))
     assert repr(BASE) == snapshot
+
+
+def test_yaml_integer_label_keys_read_as_strings() -> None:
+    # YAML reads `labels: {2024: x}` with an int key; JSON would carry "2024".
+    report = validate(changed({"labels": {2024: "x", True: "y"}}))
+    assert found(report) == [
+        invalid("labels.true", "TYPE_STRING", "true", "expected a string"),
+        ("warning", "labels.2024", "Label keys should start with a lowercase letter."),
+    ]
+
+
+def test_location_is_compared_in_lower_case() -> None:
+    kms = "projects/p/locations/us-central1/keyRings/kr/cryptoKeys/k"
+    assert (
+        found(validate(changed({"encryptionSpec": {"kmsKeyName": kms}}), location="US-Central1"))
+        == []
+    )
+
+
+def test_kinds_a_custom_job_lacks_go_through_json_format() -> None:
+    # Floats and bytes appear in no CustomJob field today; the pass stays correct for them.
+    from google.cloud.aiplatform_v1.types import content
+
+    from cjob_emu.validate.schema import schema_of
+    from cjob_emu.validate.structure import StructureCheck
+
+    check = StructureCheck()
+    config = schema_of(content.GenerationConfig.pb().DESCRIPTOR)
+    cleaned = check.root({"temperature": 0.5, "topP": "NaN", "topK": "hot"}, config)
+    assert cleaned["temperature"] == 0.5 and "top_k" not in cleaned
+    assert [path for path, _ in check.errors] == ["top_k"]
+    assert check.root({"data": "aGVsbG8="}, schema_of(content.Blob.pb().DESCRIPTOR)) == {
+        "data": b"hello"
+    }

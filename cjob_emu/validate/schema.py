@@ -81,6 +81,7 @@ class FieldInfo:
     __slots__ = (
         "_descriptor",
         "_schema",
+        "container",
         "default",
         "enum_choices",
         "enum_names",
@@ -102,6 +103,7 @@ class FieldInfo:
 
     def __init__(self, field: FieldDescriptor) -> None:
         self.name = field.name
+        self.container = field.containing_type
         self.repeated = is_repeated(field)
         oneof = field.containing_oneof
         # proto3 `optional` wraps one field in a synthetic oneof named "_<field>".

@@ -38,7 +38,8 @@ class Context:
     def __init__(self, job: CustomJobPb, location: str | None) -> None:
         self.job = job
         self.spec = job.job_spec
-        self.location = location
+        # Region names are lower case; the SDK lower-cases what it is given.
+        self.location = location.lower() if location else location
         self.pools = [Pool(i, p) for i, p in enumerate(self.spec.worker_pool_specs)]
         #: Pools that are not skipped.
         self.active = [p for p in self.pools if not p.empty]

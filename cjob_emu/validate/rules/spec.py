@@ -25,7 +25,7 @@ def location(ctx: Context, out: Findings) -> None:
     region"); google.cloud.aiplatform.utils.validate_region checks it against
     constants.base.SUPPORTED_REGIONS (and the multi-region jurisdictions).
     """
-    if ctx.location is not None and ctx.location.lower() not in supported_regions():
+    if ctx.location is not None and ctx.location not in supported_regions():
         out.error("location", f'Unsupported region for Vertex AI: "{ctx.location}".')
 
 
