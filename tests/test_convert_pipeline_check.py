@@ -182,3 +182,24 @@ def test_not_a_pipeline(tmp_path: Path) -> None:
         validate_pipeline(job)
     with pytest.raises(InputError, match="not a compiled pipeline"):
         validate_pipeline({"displayName": "x"})
+
+
+def test_gcpc_literal_concat_and_if_present_are_flagged(tmp_path: Path) -> None:
+    theirs = GCPC(cc.structured_container)
+    ours = convert(cc.structured_container)
+
+    @dsl.pipeline(name="structures")
+    def structures() -> None:
+        theirs(name="a")
+        ours(name="b")
+
+    reports = validate_pipeline(compile_pipeline(structures, tmp_path / "p.yaml"))
+    flagged = sorted(p.field for p in reports["structured-container"].warnings)
+    assert flagged == [
+        "job_spec.worker_pool_specs[0].container_spec.args[0]",
+        "job_spec.worker_pool_specs[0].container_spec.args[1]",
+        "job_spec.worker_pool_specs[0].container_spec.args[2]",
+        "job_spec.worker_pool_specs[0].container_spec.command[2]",
+    ]
+    assert "kubeflow/pipelines#12498" in reports["structured-container"].warnings[0].message
+    assert reports["structured-container-2"].warnings == []

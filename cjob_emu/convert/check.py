@@ -28,6 +28,7 @@ from cjob_emu.convert.launcher import (
 from cjob_emu.convert.placeholders import (
     ANY_PLACEHOLDER,
     INPUT_PARAMETER,
+    is_structure,
     launcher_job,
     needs_json_escape,
     parameter_text,
@@ -82,6 +83,8 @@ def check_payload(
         if isinstance(value, RuntimeValue):
             runtime[name] = value
             return None if quoted else "null"
+        if value is None and quoted:
+            return ""
         text = parameter_text(value)
         if quoted and needs_json_escape(text):
             field = job_input.field if job_input and job_input.field else name
@@ -110,6 +113,7 @@ def check_payload(
     pools = parsed.get("job_spec", {}).get("worker_pool_specs")
     if isinstance(pools, list):
         errors.extend(_argument_problems(pools, known))
+        warnings.extend(_literal_structures(pools))
         for old, new in shifted_roles(pools):
             errors.append(
                 Problem(
@@ -156,6 +160,20 @@ def _argument_problems(pools: list[Any], known: Any) -> Iterator[Problem]:
                     "character breaks the payload on Vertex",
                     "error",
                 )
+
+
+def _literal_structures(pools: list[Any]) -> Iterator[Problem]:
+    """GCPC's converter leaves Concat and IfPresent in the pools as JSON text, which
+    Vertex does not resolve there (kubeflow/pipelines#12498)."""
+    for path, text in _strings(pools, "job_spec.worker_pool_specs"):
+        if is_structure(text):
+            yield Problem(
+                path,
+                f"{text[:60]}... reaches the container as literal JSON text: Vertex does not "
+                "resolve Concat or IfPresent inside a CustomJob's pools "
+                "(kubeflow/pipelines#12498); cjob-emu's converter renders them",
+                "warning",
+            )
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -262,9 +280,14 @@ def _defaults(component: Mapping[str, Any], missing: Any) -> dict[str, Any]:
 def _task_values(
     task: Mapping[str, Any], component: Mapping[str, Any], env: Mapping[str, Any]
 ) -> dict[str, Any]:
-    values = _defaults(
-        component, lambda name: RuntimeValue(f"input {name} has no value and no default")
-    )
+    params = component.get("inputDefinitions", {}).get("parameters", {})
+
+    def missing(name: str) -> Any:
+        if params[name].get("isOptional", False):
+            return None  # an optional input nobody sets: absent, like GCPC's labels
+        return RuntimeValue(f"required input {name} is not given")
+
+    values = _defaults(component, missing)
     for name, given in task.get("inputs", {}).get("parameters", {}).items():
         values[name] = _input_value(given, env)
     return values
