@@ -26,11 +26,14 @@ from cjob_emu.convert import launcher
 from cjob_emu.convert.placeholders import (
     escape_executor_input,
     integral_floats_as_ints,
+    launch_notes,
     launcher_job,
     needs_json_escape,
     parameter_text,
     remove_empty,
     render_structures,
+    resolve_io,
+    resolve_pipeline_placeholders,
     shifted_roles,
     substitute_parameters,
 )
@@ -200,3 +203,85 @@ def test_payload_paths_are_checked_against_custom_job() -> None:
         launcher._checked_path("job_spec.schedule.timeout")
     with pytest.raises(LookupError, match="CustomJob has no field jobSpec"):
         launcher._checked_path("jobSpec")
+
+
+EXECUTOR_INPUT = {
+    "inputs": {
+        "parameterValues": {"lr": 0.5, "epochs": 3.0, "name": 'say "hi"', "tags": ["a", "b"]},
+        "artifacts": {
+            "data": {
+                "artifacts": [
+                    {"uri": "gs://root/run/prep/data", "metadata": {"rows": 20.0, "k": "v"}}
+                ]
+            }
+        },
+    },
+    "outputs": {
+        "parameters": {"out": {"outputFile": "/gcs/root/run/train/out"}},
+        "artifacts": {"model": {"artifacts": [{"uri": "gs://root/run/train/model"}]}},
+        "outputFile": "/gcs/root/run/train/executor_output.json",
+    },
+}
+IO_TEXTS = [
+    "--lr={{$.inputs.parameters['lr']}} --epochs={{$.inputs.parameters['epochs']}}",
+    "{{$.inputs.parameters['name']}}",
+    "{{$.inputs.parameters['tags']}}",
+    "{{$.outputs.parameters['out'].output_file}}",
+    "{{$.inputs.artifacts['data'].uri}} {{$.inputs.artifacts['data'].path}}",
+    "{{$.outputs.artifacts['model'].uri}}",
+    "{{$.inputs.artifacts['data'].metadata}}",
+    "{{$.inputs.artifacts['data'].metadata['k']}}",
+    "{{$.outputs.output_file}}",
+]
+
+
+@pytest.mark.parametrize("text", IO_TEXTS)
+def test_resolve_io_is_kfp_local_resolution(text: str) -> None:
+    """kfp.local serves artifacts from local paths, so its .path is the URI itself."""
+    theirs = placeholder_utils.resolve_individual_placeholder(
+        text, EXECUTOR_INPUT, "job", "task", "gs://root", "1", "2"
+    )
+    assert resolve_io(text, EXECUTOR_INPUT, path_of=lambda uri: uri) == theirs.replace(
+        "3.0", "3"
+    ).replace("20.0", "20")
+
+
+def test_resolve_io_as_on_vertex() -> None:
+    text = "{{$.inputs.artifacts['data'].path}}|{{$.outputs.artifacts['model'].path}}"
+    assert resolve_io(text, EXECUTOR_INPUT) == "/gcs/root/run/prep/data|/gcs/root/run/train/model"
+    assert resolve_io("{{$.inputs.parameters['missing']}}", EXECUTOR_INPUT) == (
+        "{{$.inputs.parameters['missing']}}"
+    )
+    assert json.loads(resolve_io("{{$}}", EXECUTOR_INPUT)) == EXECUTOR_INPUT
+
+
+def test_escaped_executor_input_survives_the_payload_json() -> None:
+    payload = '{"args": ["--executor_input", "{{$.json_escape[1]}}"]}'
+    parsed = json.loads(resolve_io(payload, EXECUTOR_INPUT))
+    assert json.loads(parsed["args"][1]) == EXECUTOR_INPUT
+
+
+def test_pipeline_placeholders() -> None:
+    values = {
+        launcher.PROJECT_PLACEHOLDER: "proj",
+        launcher.PERSISTENT_RESOURCE_ID_PLACEHOLDER: "",
+    }
+    text = json.dumps(
+        {"p": launcher.PROJECT_PLACEHOLDER, "r": "x" + launcher.PERSISTENT_RESOURCE_ID_PLACEHOLDER}
+    )
+    assert json.loads(resolve_pipeline_placeholders(text, values)) == {"p": "proj", "r": "x"}
+
+
+def test_launch_notes_name_what_the_launcher_changes() -> None:
+    payload = {
+        "job_spec": {
+            "worker_pool_specs": [{"replica_count": 1}, {}, {}, {"replica_count": 2}],
+            "scheduling": {"strategy": "SPOT", "max_wait_duration": "60s"},
+        }
+    }
+    assert launch_notes(payload) == [
+        "empty pool(s) 1, 2 are removed by GCPC's launcher, so pool 3 runs as pool 1 "
+        "(another role) on Vertex",
+        "max_wait_duration '60s' is dropped: the launcher keeps it only with strategy FLEX_START",
+    ]
+    assert launch_notes({"job_spec": {"worker_pool_specs": [{"a": 1}, {}]}}) == []

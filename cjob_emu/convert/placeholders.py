@@ -215,3 +215,97 @@ def shifted_roles(pools: Sequence[Any]) -> list[tuple[int, int]]:
             moves.append((i, position))
         position += 1
     return moves
+
+
+# What the Vertex Pipelines backend does at run time, for the local runner.
+
+_IO = re.compile(
+    r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\]"
+    r"(?:\.(output_file|uri|path|metadata)(?:\['([^']+)'\])?)?\}\}"
+)
+_OUTPUT_FILE = ("{{$.outputs.output_file}}", "{{$.outputMetadataUri}}")
+
+
+def gcs_path(uri: str) -> str:
+    """Where a replica sees a ``gs://`` URI: Cloud Storage FUSE under ``/gcs/``."""
+    return "/gcs/" + uri[len("gs://") :] if uri.startswith("gs://") else uri
+
+
+def resolve_io(
+    text: str,
+    executor_input: Mapping[str, Any],
+    *,
+    path_of: Callable[[str], str] = gcs_path,
+) -> str:
+    """``text`` with the task's input, output and executor-input placeholders filled in,
+    unescaped, as the backend fills them in a container's command line.
+
+    ``executor_input`` is KFP's ExecutorInput as JSON data; an artifact's ``.path``
+    is ``path_of(uri)``. ``{{$.json_escape[1]}}`` becomes the executor input
+    escaped once, for its place inside the launcher's JSON payload. Placeholders
+    of anything the executor input lacks stay as they are.
+    """
+    inputs = executor_input.get("inputs", {})
+    outputs = executor_input.get("outputs", {})
+
+    def replace(match: re.Match[str]) -> str:
+        side, kind, name, attribute, key = match.groups()
+        if kind == "parameters":
+            if side == "inputs":
+                values = inputs.get("parameterValues", {})
+                return parameter_text(values[name]) if name in values else match.group(0)
+            output = outputs.get("parameters", {}).get(name)
+            if output is None or attribute != "output_file":
+                return match.group(0)
+            return str(output["outputFile"])
+        holder = (inputs if side == "inputs" else outputs).get("artifacts", {}).get(name)
+        if not holder or not holder.get("artifacts") or attribute is None:
+            return match.group(0)
+        artifact = holder["artifacts"][0]
+        if attribute == "uri":
+            return str(artifact.get("uri", ""))
+        if attribute == "path":
+            return path_of(str(artifact.get("uri", "")))
+        metadata = artifact.get("metadata", {})
+        return parameter_text(metadata.get(key) if key else metadata)
+
+    resolved = _IO.sub(replace, text)
+    output_file = outputs.get("outputFile")
+    if output_file is not None:
+        for placeholder in _OUTPUT_FILE:
+            resolved = resolved.replace(placeholder, str(output_file))
+    whole = json.dumps(executor_input)
+    resolved = resolved.replace(JSON_ESCAPED_EXECUTOR_INPUT, json.dumps(whole)[1:-1])
+    return resolved.replace(EXECUTOR_INPUT, whole)
+
+
+def resolve_pipeline_placeholders(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with pipeline-level placeholders (``{{$.pipeline_google_cloud_project_id}}``,
+    ``{{$.pipeline_job_name}}``...) replaced by ``values``, keyed by placeholder text."""
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def launch_notes(payload: Mapping[str, Any]) -> list[str]:
+    """What GCPC's launcher changes in a parsed payload that the user may not expect."""
+    notes = []
+    pools = payload.get("job_spec", {}).get("worker_pool_specs")
+    if isinstance(pools, list) and shifted_roles(pools):
+        notes.append(
+            f"empty pool(s) {', '.join(map(str, dropped_pools(pools)))} are removed by GCPC's "
+            "launcher, so "
+            + ", ".join(f"pool {old} runs as pool {new}" for old, new in shifted_roles(pools))
+            + " (another role) on Vertex"
+        )
+    scheduling = payload.get("job_spec", {}).get("scheduling", {})
+    if (
+        scheduling.get("max_wait_duration")
+        and scheduling.get("strategy")
+        and scheduling["strategy"] != "FLEX_START"
+    ):
+        notes.append(
+            f"max_wait_duration {scheduling['max_wait_duration']!r} is dropped: the launcher "
+            "keeps it only with strategy FLEX_START"
+        )
+    return notes
