@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from cjob_emu.errors import InputError
+from cjob_emu.errors import EnvironmentProblem, InputError
 
 # (option, type, help): options taking one value; the flag is the name with dashes.
 _VALUE_OPTIONS: tuple[tuple[str, type, str], ...] = (
@@ -116,9 +116,14 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert the component file with the options given and write the result."""
-    from kfp import compiler, components
-
     from cjob_emu.convert.component import create_custom_training_job_from_component
+
+    try:
+        from kfp import compiler, components
+    except ImportError:
+        raise EnvironmentProblem(
+            "convert needs the kfp package: pip install 'kfp>=2.7,<3'"
+        ) from None
 
     component = _load_component(args.component, components)
     options = _options(args, create_custom_training_job_from_component)
