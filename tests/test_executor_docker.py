@@ -193,6 +193,33 @@ def test_the_timeout_fails_the_job_and_stops_every_container(run) -> None:
     assert time.monotonic() - started < 30
 
 
+def test_restart_on_worker_restart_starts_every_replica_in_a_fresh_container(run) -> None:
+    worker = (
+        "import os, sys\n"
+        "marker = '/gcs/restart/attempted'\n"
+        "if not os.path.exists(marker):\n"
+        "    os.makedirs('/gcs/restart', exist_ok=True)\n"
+        "    open(marker, 'w').close()\n"
+        "    sys.exit(2)\n"
+        "print('second attempt works')"
+    )
+    chief = (
+        "import os, time\n"
+        "while not os.path.exists('/gcs/restart/attempted'):\n"
+        "    time.sleep(0.1)\n"
+        "time.sleep(1)\n"
+        "print('chief done')"
+    )
+    result = run(job("restart", [python(chief), python(worker)], restart=True), timeout=60)
+
+    assert result.state == SUCCEEDED, result.job.error.message
+    assert {name: r.attempts for name, r in result.replicas.items()} == {
+        "workerpool0-0": 2,
+        "workerpool1-0": 2,
+    }
+    assert "second attempt works" in result.replicas["workerpool1-0"].log_path.read_text()
+
+
 def test_cancel_mid_run_and_what_the_containers_are_given(
     engine: Any, tmp_path: Path, gcs: Path, cjob_test_image: str
 ) -> None:

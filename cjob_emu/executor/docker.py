@@ -111,17 +111,9 @@ class DockerBackend(Backend):
     @property
     def client(self) -> Any:
         """The engine client; :class:`EnvironmentProblem` when no engine answers."""
-        with self._lock:
-            if self._client is None:
-                try:
-                    client = docker.from_env(
-                        timeout=_ENGINE_TIMEOUT, max_pool_size=_MAX_CONNECTIONS
-                    )
-                    client.ping()
-                except (DockerException, requests.RequestException) as exc:
-                    raise EnvironmentProblem(f"no Docker engine answers: {exc}") from exc
-                self._client = client
-            return self._client
+        if self._client is None:
+            self._client = _shared_client()
+        return self._client
 
     def address(self, run: RunSpec, replica: Replica) -> str:
         return f"{_hostname(run, replica)}:{VERTEX_PORT}"
@@ -300,6 +292,25 @@ class DockerReplica(ReplicaHandle):
             self._closed = True
         remove_containers(self._client, [self.container_id])
         self._forget(self.container_id)
+
+
+_CLIENT_LOCK = threading.Lock()
+_CLIENTS: dict[int, Any] = {}
+
+
+def _shared_client() -> Any:
+    """One engine client per process (a forked child makes its own): runs share its pool."""
+    with _CLIENT_LOCK:
+        client = _CLIENTS.get(os.getpid())
+        if client is None:
+            try:
+                client = docker.from_env(timeout=_ENGINE_TIMEOUT, max_pool_size=_MAX_CONNECTIONS)
+                client.ping()
+            except (DockerException, requests.RequestException) as exc:
+                raise EnvironmentProblem(f"no Docker engine answers: {exc}") from exc
+            _CLIENTS.clear()
+            _CLIENTS[os.getpid()] = client
+        return client
 
 
 def _hostname(run: RunSpec, replica: Replica) -> str:
