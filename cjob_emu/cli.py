@@ -96,13 +96,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
     if not replicas:
         raise InvalidJobError(_no_replicas_report())
     if args.replica:
-        wanted = cluster.parse_replica_name(args.replica)
-        if wanted not in replicas:
-            names = ", ".join(r.name for r in replicas)
-            raise InputError(
-                f"--replica {args.replica}: the job has no such replica; it has {names}"
-            )
-        replicas = [wanted]
+        replicas = [cluster.replica_by_name(job, args.replica)]
     envs = {
         r.name: cluster.replica_env(job, r, options=options, trial=args.trial) for r in replicas
     }
@@ -246,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--replica", metavar="NAME", help="only this replica, e.g. workerpool1-0")
     env.add_argument("--json", action="store_true", help="an object keyed by replica name")
     env.add_argument("--trial", help="hyperparameter-tuning trial id")
-    env.add_argument("--location", default="us-central1", help="CLOUD_ML_REGION")
+    env.add_argument(
+        "--location", help="CLOUD_ML_REGION (default: the job name's location, else us-central1)"
+    )
     env.add_argument(
         "--project-number", default=None, help="CLOUD_ML_PROJECT_ID (default: a fixed fake)"
     )
