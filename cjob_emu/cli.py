@@ -13,10 +13,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cjob_emu import __version__
 from cjob_emu.errors import CjobEmuError, InputError, InvalidJobError
+
+if TYPE_CHECKING:
+    from cjob_emu.validate import ValidationReport
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -48,14 +51,11 @@ class _Style:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from cjob_emu.spec import read_job_document
-    from cjob_emu.validate import validate
-
     out, style = sys.stdout, _Style(sys.stdout)
     worst = EXIT_OK
     for path in args.files:
         try:
-            doc = read_job_document(path)
+            reports = _reports_of(path, args.location)
         except InputError as exc:
             worst = max(worst, EXIT_USAGE)
             if args.json:
@@ -63,22 +63,39 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             else:
                 print(f"{style.red('unreadable')} {exc}", file=sys.stderr)
             continue
-        report = validate(doc, location=args.location)
-        if not report.ok:
-            worst = max(worst, EXIT_INVALID)
-        if args.json:
-            _print_json({"file": path, **report.to_dict()}, indent=None)
-            continue
-        verdict = style.green("valid") if report.ok else style.red("invalid")
-        counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
-        print(f"{path}: {verdict} ({counts})", file=out)
-        for problem in report.errors:
-            print(f"  {style.red('error')}   {problem.field}: {problem.message}", file=out)
-        for problem in report.warnings:
-            print(f"  {style.yellow('warning')} {problem.field}: {problem.message}", file=out)
-        if args.vertex and not report.ok:
-            print(f"  Vertex would answer: 400 INVALID_ARGUMENT {report.vertex_message()!r}")
+        for task, report in reports.items():
+            if not report.ok:
+                worst = max(worst, EXIT_INVALID)
+            where = {"file": path} if task is None else {"file": path, "task": task}
+            if args.json:
+                _print_json({**where, **report.to_dict()}, indent=None)
+                continue
+            label = path if task is None else f"{path} [{task}]"
+            verdict = style.green("valid") if report.ok else style.red("invalid")
+            counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+            print(f"{label}: {verdict} ({counts})", file=out)
+            for problem in report.errors:
+                print(f"  {style.red('error')}   {problem.field}: {problem.message}", file=out)
+            for problem in report.warnings:
+                print(f"  {style.yellow('warning')} {problem.field}: {problem.message}", file=out)
+            if args.vertex and not report.ok:
+                print(f"  Vertex would answer: 400 INVALID_ARGUMENT {report.vertex_message()!r}")
+        if not reports and not args.json:
+            print(f"{path}: compiled pipeline with no CustomJob task", file=out)
     return worst
+
+
+def _reports_of(path: str, location: str | None) -> dict[str | None, ValidationReport]:
+    """One report for a CustomJob file, one per custom-job task for a compiled pipeline."""
+    from cjob_emu.convert.cli_support import pipeline_reports
+    from cjob_emu.spec import read_job_document
+    from cjob_emu.validate import validate
+
+    tasks = pipeline_reports(path, location=location)
+    if tasks is None:
+        return {None: validate(read_job_document(path), location=location)}
+    by_task: dict[str | None, ValidationReport] = {task: rep for task, rep in tasks.items()}
+    return by_task
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
@@ -205,6 +222,8 @@ def _print_json(data: Any, *, indent: int | None = 2) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``cjob-emu`` (exposed for documentation and tests)."""
+    from cjob_emu.convert.cli_support import add_convert_arguments, cmd_convert
+
     parser = argparse.ArgumentParser(
         prog="cjob-emu",
         description="Test Vertex AI CustomJobs offline: validate, inspect, run.",
@@ -216,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
-        help="check CustomJob files against Vertex's create-time rules",
-        description="Check each CustomJob file (REST JSON or YAML, camelCase or snake_case) "
-        "against the rules Vertex applies at create time; report every problem with its path.",
+        help="check CustomJob files or compiled pipelines against Vertex's create-time rules",
+        description="Check each CustomJob file (REST JSON or YAML, camelCase or snake_case), "
+        "or every custom-job task of a compiled pipeline, against the rules Vertex applies at "
+        "create time; report every problem with its path.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--json", action="store_true", help="one JSON object per file")
@@ -229,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--vertex", action="store_true", help="also print the error text Vertex would answer"
     )
     validate.set_defaults(handler=_cmd_validate)
+
+    convert = commands.add_parser(
+        "convert",
+        help="wrap a KFP component as a Vertex CustomJob component",
+        description="Like GCPC's create_custom_training_job_from_component, with its defects "
+        "fixed, plus different pools per role and Python package training.",
+    )
+    add_convert_arguments(convert)
+    convert.set_defaults(handler=cmd_convert)
 
     env = commands.add_parser(
         "env",

@@ -173,3 +173,12 @@ def test_env_of_unreadable_and_invalid_structure() -> None:
     result = run_cli("env", str(INVALID / "unknown_field.json"))
     assert result.returncode == 1
     assert "container_spec.arguments" in result.stderr
+
+
+def test_validate_a_compiled_pipeline_names_each_custom_job_task(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pipeline = ROOT / "fixtures" / "pipelines" / "train_eval.yaml"
+    assert main(["validate", "--json", str(pipeline)]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["file"], r["task"], r["valid"]) for r in results] == [(str(pipeline), "train", True)]
