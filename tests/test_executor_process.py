@@ -209,13 +209,16 @@ def test_the_timeout_argument_replaces_scheduling_timeout(run) -> None:
 
 
 def test_cancel_mid_run_stops_every_replica(tmp_path: Path, gcs: Path) -> None:
-    seen_line = threading.Event()
+    training = threading.Event()
+    running_state = threading.Event()
     events: list[Any] = []
 
     def watch(event: Any) -> None:
         events.append(event)
         if isinstance(event, LogLine) and event.line == "training":
-            seen_line.set()
+            training.set()
+        if isinstance(event, StateChanged) and event.state == JobState.JOB_STATE_RUNNING:
+            running_state.set()
 
     code = "import time\nprint('training', flush=True)\ntime.sleep(300)"
     running = submit(
@@ -225,10 +228,12 @@ def test_cancel_mid_run_stops_every_replica(tmp_path: Path, gcs: Path) -> None:
         run_dir=tmp_path / "run",
         on_event=watch,
     )
-    assert seen_line.wait(30)
-    assert running.state == JobState.JOB_STATE_RUNNING
-    assert running.cancel()
-    result = running.wait(30)
+    try:
+        assert training.wait(30) and running_state.wait(30)
+        assert running.state == JobState.JOB_STATE_RUNNING
+    finally:
+        assert running.cancel()
+        result = running.wait(30)
 
     assert result.state == CANCELLED
     assert result.job.error.code == 1
@@ -243,6 +248,22 @@ def test_cancel_mid_run_stops_every_replica(tmp_path: Path, gcs: Path) -> None:
         JobState.JOB_STATE_CANCELLED,
     ]
     assert not running.cancel()
+
+
+def test_cancel_while_replicas_start_leaves_nothing(tmp_path: Path, gcs: Path) -> None:
+    code = "import time\ntime.sleep(300)"
+    running = submit(
+        job("cancel-early", [python(code), python(code, replicas=3)]),
+        backend="process",
+        gcs_root=gcs,
+        run_dir=tmp_path / "run",
+    )
+    running.cancel()
+    result = running.wait(30)
+
+    assert result.state == CANCELLED
+    assert run_processes(result.run_id) == []
+    assert children() == []
 
 
 def test_an_invalid_job_is_refused_before_anything_runs(tmp_path: Path, gcs: Path) -> None:
