@@ -165,7 +165,8 @@ def test_ctrl_c_cancels_the_job_cleans_up_and_exits_130(tmp_path: Path) -> None:
         seen = []
         for line in process.stdout:
             seen.append(line)
-            if "| training" in line:
+            text = "".join(seen)
+            if "| training" in text and "job JOB_STATE_RUNNING" in text:
                 break
             assert time.monotonic() < deadline
         assert len(processes_with(token)) == 3
