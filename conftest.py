@@ -18,6 +18,12 @@ from cjob_emu.pytest_plugin import docker_engine_problem
 
 pytest_plugins = ["pytester"]
 
+# GCPC, the converter's reference, needs google-cloud-aiplatform<2, so the aip2 tox env cannot
+# install it. That env sets CJOB_EMU_WITHOUT_GCPC=1 and leaves out the converter's tests (they
+# run in aip1), and the report header says so; anywhere else a missing GCPC fails collection.
+WITHOUT_GCPC = os.environ.get("CJOB_EMU_WITHOUT_GCPC") == "1"
+collect_ignore_glob = ["tests/test_convert_*.py"] if WITHOUT_GCPC else []
+
 # Timing-based deadlines fail at random on a shared machine; CI also wants the same examples
 # on every run so a red build can be repeated.
 settings.register_profile("dev", deadline=None)
@@ -29,7 +35,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     problem = docker_engine_problem()
     engine = "answers" if problem is None else f"none ({problem})"
     where = os.environ.get("DOCKER_HOST", "default socket")
-    return [f"cjob-emu: CI={os.environ.get('CI', '')!r}, Docker engine at {where}: {engine}"]
+    header = [f"cjob-emu: CI={os.environ.get('CI', '')!r}, Docker engine at {where}: {engine}"]
+    if WITHOUT_GCPC:
+        header.append("cjob-emu: CJOB_EMU_WITHOUT_GCPC=1: converter tests left out (run in aip1)")
+    return header
 
 
 @pytest.fixture(scope="session")
