@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command: install cjob-emu in ./.venv and run the main job,
-# the sample 5-replica job in fixtures/jobs/distributed.yaml.
+# The README's first command: install cjob-emu in ./.venv and run the main job, the sample
+# 5-replica job in fixtures/jobs/distributed.yaml (chief, 2 workers, ps, evaluator).
+# Where a Docker engine answers, the replicas run as containers of the locally built test
+# image (standing in for the job's registry image); elsewhere on the process backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +12,19 @@ if [ ! -x .venv/bin/cjob-emu ]; then
     .venv/bin/python -m pip install --quiet -e .
 fi
 JOB=fixtures/jobs/distributed.yaml
+IMAGE=us-docker.pkg.dev/my-project/trainers/roles:1.0
 
 echo "== cjob-emu validate $JOB"
 .venv/bin/cjob-emu validate "$JOB"
 echo
 echo "== cjob-emu env $JOB --replica workerpool1-1"
 .venv/bin/cjob-emu env "$JOB" --replica workerpool1-1
+echo
+if .venv/bin/python -c 'import docker; docker.from_env(timeout=3).ping()' 2>/dev/null \
+    && .venv/bin/python -m cjob_emu.images build; then
+    TAG=$(.venv/bin/python -m cjob_emu.images tag test)
+    echo "== cjob-emu run $JOB --backend docker --image-map $IMAGE=$TAG"
+    exec .venv/bin/cjob-emu run "$JOB" --backend docker --image-map "$IMAGE=$TAG"
+fi
+echo "== cjob-emu run $JOB --backend process (no Docker engine answers)"
+exec .venv/bin/cjob-emu run "$JOB" --backend process
