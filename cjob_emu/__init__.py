@@ -8,6 +8,7 @@ The public API, imported lazily so ``cjob-emu --help`` starts fast:
   :func:`worker_pool_specs`
 - checking: :func:`validate`, :class:`ValidationReport`, :class:`Problem`
 - replica environment: :func:`replica_env`, :func:`replicas`, :class:`ClusterOptions`
+- running locally: :func:`run_job`, :func:`submit`, :class:`RunningJob`, :class:`JobResult`
 - KFP: :func:`create_custom_training_job_from_component`, :func:`validate_pipeline`
 - errors: :class:`CjobEmuError` and its subclasses
 """
@@ -38,6 +39,7 @@ _EXPORTS = {
     ],
     "cjob_emu.validate": ["validate", "ValidationReport", "Problem"],
     "cjob_emu.cluster": ["replica_env", "replicas", "ClusterOptions", "Replica"],
+    "cjob_emu.executor": ["run_job", "submit", "RunningJob", "JobResult", "RunOptions"],
     "cjob_emu.convert": ["create_custom_training_job_from_component", "validate_pipeline"],
     "cjob_emu.errors": [
         "CjobEmuError",
