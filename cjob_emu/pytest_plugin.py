@@ -21,18 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @cache
 def docker_engine_problem() -> str | None:
-    """Why no Docker engine answers, or ``None`` when one does."""
-    try:
-        import docker
+    """Why no Docker engine answers, or ``None`` when one does (asked once a session)."""
+    from cjob_emu.executor.docker import engine_problem
 
-        client = docker.from_env(timeout=5)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # any failure to reach the engine means "no engine"
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    return engine_problem()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -42,6 +34,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if problem is None:
         return
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and no Docker engine answers ({problem}); run scripts/test.sh",
-                    pytrace=False)
+        pytest.fail(
+            f"CI=true and no Docker engine answers ({problem}); run scripts/test.sh", pytrace=False
+        )
     pytest.skip(f"no Docker engine answers ({problem}); scripts/test.sh starts one")

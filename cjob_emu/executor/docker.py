@@ -86,6 +86,19 @@ class _RunState:
     closed: bool = False
 
 
+def engine_problem() -> str | None:
+    """Why no Docker engine answers, or ``None`` when one does."""
+    try:
+        client = docker.from_env(timeout=5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (DockerException, requests.RequestException) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 class DockerBackend(Backend):
     """Replicas as containers of a Docker engine (reached as ``docker.from_env`` does)."""
 
@@ -98,15 +111,7 @@ class DockerBackend(Backend):
 
     @classmethod
     def available(cls) -> bool:
-        try:
-            client = docker.from_env(timeout=5)
-            try:
-                client.ping()
-            finally:
-                client.close()
-        except (DockerException, requests.RequestException):
-            return False
-        return True
+        return engine_problem() is None
 
     @property
     def client(self) -> Any:
