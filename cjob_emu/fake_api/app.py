@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
@@ -42,10 +42,14 @@ from cjob_emu.fake_api.runners import JobError, Runner
 from cjob_emu.fake_api.simulate import Faults, Outcome, ScriptedOutcome, SimulatedRunner
 from cjob_emu.fake_api.store import MODES, JobStore
 
+if TYPE_CHECKING:
+    from cjob_emu.fake_api.storage import StorageApi
+
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; charset=UTF-8"
 ADMIN_PREFIX = "/_cjob_emu/"
+STORAGE_PREFIXES = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
 
 _API_PATH = re.compile(
     r"^/(?:v1|v1beta1|ui)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/"
@@ -61,13 +65,18 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
 
 @dataclass(frozen=True)
 class Request:
-    """An HTTP request as the app sees it; ``path`` without the query, still %-encoded."""
+    """An HTTP request as the app sees it.
+
+    ``path`` is without the query and still %-encoded; ``headers`` have lower-case
+    names; ``base`` is ``scheme://host[:port]`` as the client addressed the server.
+    """
 
     method: str
     path: str
     query: str = ""
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+    base: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,10 @@ class FakeVertexApp:
     otherwise; ``executor_runner`` provides executor mode (default: an
     :class:`~cjob_emu.fake_api.executor_runner.ExecutorRunner` with the executor's
     defaults, started on first use). With ``state_dir`` the jobs are kept on
-    disk and survive a restart.
+    disk and survive a restart. With ``gcs_root`` the same server also answers
+    the Cloud Storage JSON API over that directory (see
+    :mod:`cjob_emu.fake_api.storage`), and executor-mode jobs use it as their
+    gs:// root.
     """
 
     def __init__(
@@ -100,6 +112,7 @@ class FakeVertexApp:
         state_dir: str | os.PathLike[str] | None = None,
         default_outcome: Outcome | None = None,
         executor_runner: Runner | None = None,
+        gcs_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -107,7 +120,13 @@ class FakeVertexApp:
         if executor_runner is None:
             from cjob_emu.fake_api.executor_runner import ExecutorRunner
 
-            executor_runner = ExecutorRunner()
+            executor_runner = ExecutorRunner(gcs_root=gcs_root)
+        self.storage: StorageApi | None = None
+        if gcs_root is not None:
+            from cjob_emu.executor.gcs import GcsRoot
+            from cjob_emu.fake_api.storage import StorageApi
+
+            self.storage = StorageApi(GcsRoot.at(gcs_root))
         runners: dict[str, Runner] = {"simulated": self.simulated, "executor": executor_runner}
         self.store = JobStore(runners, default_mode=mode, state_dir=state_dir)
         self.faults = Faults()
@@ -129,6 +148,8 @@ class FakeVertexApp:
             path = unquote(request.path)
             if path.startswith(ADMIN_PREFIX):
                 return _json_response(200, self._admin(request, path[len(ADMIN_PREFIX):]))
+            if self.storage is not None and path.startswith(STORAGE_PREFIXES):
+                return self.storage.handle(request, path)
             if self.faults.latency:
                 time.sleep(self.faults.latency)
             method, params = self._route(request.method, path)

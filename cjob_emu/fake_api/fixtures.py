@@ -2,21 +2,30 @@
 
 ``cjob_emu.pytest_plugin`` turns them into fixtures; the names of the
 parameters are the fixtures they depend on. Under pytest-xdist every worker is
-its own session, so it gets its own server on its own free port.
+its own session, so it gets its own server on its own free port and its own
+gs:// root.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from cjob_emu.fake_api.mock import VertexMock
-from cjob_emu.fake_api.sdk import sdk_pointed_at
+from cjob_emu.fake_api.sdk import DEFAULT_STAGING_BUCKET, sdk_pointed_at
 from cjob_emu.fake_api.server import FakeVertexServer
 
+MOCK_STORAGE_HOST = "https://storage.googleapis.com"
+"""What ``vertex_mock`` sets ``STORAGE_EMULATOR_HOST`` to: GCS's own host, intercepted."""
 
-def fake_vertex_server() -> Iterator[FakeVertexServer]:
-    """Session scope: one fake Vertex API server on 127.0.0.1 and a free port."""
-    server = FakeVertexServer().start()
+
+def fake_vertex_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertexServer]:
+    """Session scope: one fake Vertex API on 127.0.0.1 and a free port, also serving a
+    temporary gs:// root as Cloud Storage (``server.gcs_root``)."""
+    server = FakeVertexServer(gcs_root=tmp_path_factory.mktemp("gcs")).start()
     try:
         yield server
     finally:
@@ -27,19 +36,39 @@ def fake_vertex(fake_vertex_server: FakeVertexServer) -> Iterator[FakeVertexServ
     """The session's server, emptied, with ``aiplatform`` pointed at it for one test.
 
     ``aiplatform.init`` gets the server's URL, REST transport, anonymous
-    credentials, project ``cjob-emu-project``, ``us-central1`` and a staging
-    bucket; the SDK polls jobs every 0.05 s. All of it is undone afterwards.
+    credentials, project ``cjob-emu-project``, ``us-central1`` and the staging
+    bucket ``gs://cjob-emu-staging`` (created in the emptied gs:// root); the SDK
+    polls jobs every 0.05 s; ``STORAGE_EMULATOR_HOST`` points at the server. All
+    of it is undone afterwards.
     """
     fake_vertex_server.reset()
+    _empty(fake_vertex_server.gcs_root)
+    _make_staging_bucket(fake_vertex_server.gcs_root)
     try:
-        with sdk_pointed_at(fake_vertex_server.url):
+        with sdk_pointed_at(fake_vertex_server.url, storage_host=fake_vertex_server.url):
             yield fake_vertex_server
     finally:
         fake_vertex_server.reset()
 
 
-def vertex_mock() -> Iterator[VertexMock]:
+def vertex_mock(tmp_path: Path) -> Iterator[VertexMock]:
     """The fake API in-process through ``responses``, with ``aiplatform`` set up as for
-    :func:`fake_vertex` but on Vertex's own endpoint, which the mock intercepts."""
-    with VertexMock() as mock, sdk_pointed_at(None):
+    :func:`fake_vertex` but on Vertex's own endpoint, which the mock intercepts, and
+    Cloud Storage answered over ``tmp_path/gcs``."""
+    root = tmp_path / "gcs"
+    _make_staging_bucket(root)
+    with VertexMock(gcs_root=root) as mock, sdk_pointed_at(None, storage_host=MOCK_STORAGE_HOST):
         yield mock
+
+
+def _empty(root: Path | None) -> None:
+    for child in root.iterdir() if root is not None else ():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _make_staging_bucket(root: Path | None) -> None:
+    if root is not None:
+        (root / DEFAULT_STAGING_BUCKET.removeprefix("gs://")).mkdir(parents=True, exist_ok=True)

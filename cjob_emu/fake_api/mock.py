@@ -4,7 +4,9 @@ The SDK's REST transport is a ``requests`` session, so intercepting
 ``requests`` is enough: every ``http(s)://<any host>/v1/...``, ``/v1beta1/...``,
 ``/ui/...`` and ``/_cjob_emu/...`` request is answered by a
 :class:`~cjob_emu.fake_api.app.FakeVertexApp`, whatever endpoint the SDK was
-given. Other requests fail with a ``ConnectionError``, as ``responses`` does,
+given. With ``gcs_root`` it also answers the Cloud Storage JSON API
+(``.../storage/v1/...`` on any host, ``storage.googleapis.com`` included) over that
+directory. Other requests fail with a ``ConnectionError``, as ``responses`` does,
 unless their URL starts with one of ``passthrough``.
 
 Use ``with VertexMock() as fake:`` or decorate a function with an instance::
@@ -22,6 +24,7 @@ State persists across uses of one instance; call :meth:`reset` to start over.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 URL_PATTERN = re.compile(r"^https?://[^/?#]+/(?:v1|v1beta1|ui|_cjob_emu)/")
 """The requests the mock answers: the API's paths on any http(s) host."""
 
+STORAGE_URL_PATTERN = re.compile(r"^https?://[^/?#]+/(?:upload/|download/)?storage/v1/")
+"""Cloud Storage JSON API requests, answered too when the mock has a gs:// root."""
+
 _METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS")
 
 
@@ -48,9 +54,12 @@ class VertexMock(AppControls, contextlib.ContextDecorator):
         mode: str = "simulated",
         default_outcome: Outcome | None = None,
         passthrough: Iterable[str] = (),
+        gcs_root: str | os.PathLike[str] | None = None,
         app: FakeVertexApp | None = None,
     ) -> None:
-        self.app = app or FakeVertexApp(mode=mode, default_outcome=default_outcome)
+        self.app = app or FakeVertexApp(
+            mode=mode, default_outcome=default_outcome, gcs_root=gcs_root
+        )
         self._passthrough = tuple(passthrough)
         self._mock: responses.RequestsMock | None = None
 
@@ -67,8 +76,12 @@ class VertexMock(AppControls, contextlib.ContextDecorator):
         mock = responses.RequestsMock(
             assert_all_requests_are_fired=False, passthru_prefixes=self._passthrough
         )
-        for method in _METHODS:
-            mock.add_callback(method, URL_PATTERN, callback=self._answer, content_type=None)
+        patterns = [URL_PATTERN]
+        if self.app.storage is not None:
+            patterns.append(STORAGE_URL_PATTERN)
+        for pattern in patterns:
+            for method in _METHODS:
+                mock.add_callback(method, pattern, callback=self._answer, content_type=None)
         mock.start()
         self._mock = mock
         return self
@@ -81,14 +94,24 @@ class VertexMock(AppControls, contextlib.ContextDecorator):
 
     def _answer(self, prepared: PreparedRequest) -> tuple[int, dict[str, str], bytes]:
         url = prepared.url or ""
-        path_and_query = "/" + url.split("://", 1)[-1].split("/", 1)[-1]
+        scheme, _, rest = url.partition("://")
+        host = rest.split("/", 1)[0]
+        path_and_query = "/" + rest.split("/", 1)[-1]
         path, _, query = path_and_query.partition("?")
         body: Any = prepared.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif not isinstance(body, bytes):  # a file or generator body
             body = b"".join(body)
-        request = Request(prepared.method or "GET", path.split("#", 1)[0], query, body,
-                          dict(prepared.headers))
+        headers = {
+            _text(k).lower(): _text(v) for k, v in prepared.headers.items()
+        }
+        request = Request(prepared.method or "GET", path.split("#", 1)[0], query, body, headers,
+                          f"{scheme}://{host}")
         response = self.app.handle(request)
         return response.status, dict(response.headers), response.body
+
+
+def _text(value: str | bytes) -> str:
+    # requests keeps header names and values as given; some clients give bytes.
+    return value.decode("latin-1") if isinstance(value, bytes) else value

@@ -17,6 +17,7 @@ import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from cjob_emu.errors import EnvironmentProblem
@@ -58,7 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         path, _, query = self.path.partition("?")
-        request = Request(self.command, path, query, body, dict(self.headers.items()))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        host = headers.get("host") or f"127.0.0.1:{self.server.server_port}"
+        request = Request(self.command, path, query, body, headers, f"http://{host}")
         self._write(self.server.app.handle(request))
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _serve
@@ -165,6 +168,8 @@ class FakeVertexServer(AppControls):
 
     Use as a context manager, or :meth:`start` and :meth:`stop`. Point the SDK at
     :attr:`url` with ``api_transport="rest"`` (see :mod:`cjob_emu.fake_api.sdk`).
+    With ``gcs_root`` it also serves that directory as Cloud Storage: set
+    ``STORAGE_EMULATOR_HOST`` to :attr:`url`.
     The admin methods (:meth:`reset`, :meth:`script_outcome`, :meth:`inject_fault`,
     :meth:`force_state`, ...) act on the same state as the HTTP admin surface.
     """
@@ -178,6 +183,7 @@ class FakeVertexServer(AppControls):
         state_dir: str | os.PathLike[str] | None = None,
         default_outcome: Outcome | None = None,
         executor_runner: Runner | None = None,
+        gcs_root: str | os.PathLike[str] | None = None,
         app: FakeVertexApp | None = None,
     ) -> None:
         self.host = host
@@ -187,9 +193,15 @@ class FakeVertexServer(AppControls):
             state_dir=state_dir,
             default_outcome=default_outcome,
             executor_runner=executor_runner,
+            gcs_root=gcs_root,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def gcs_root(self) -> Path | None:
+        """The directory served as Cloud Storage (``STORAGE_EMULATOR_HOST=<url>``), if any."""
+        return self.app.storage.root.path if self.app.storage is not None else None
 
     @property
     def url(self) -> str:
