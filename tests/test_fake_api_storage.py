@@ -11,11 +11,8 @@ import pytest
 import requests
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import (
-    aiplatform,
-    aiplatform_v1,
-    storage,  # type: ignore[attr-defined]
-)
+from google.cloud import aiplatform, aiplatform_v1
+from google.cloud.storage import Client as StorageClient
 
 from cjob_emu import pytest_plugin
 from cjob_emu.fake_api import FakeVertexServer, VertexMock, sdk_pointed_at
@@ -31,17 +28,17 @@ Fake = FakeVertexServer | VertexMock
 
 
 @pytest.fixture(params=["server", "mock"])
-def gcs(request: pytest.FixtureRequest) -> Iterator[tuple[storage.Client, Path]]:
+def gcs(request: pytest.FixtureRequest) -> Iterator[tuple[StorageClient, Path]]:
     """A storage client on the fake API (server, then mock) and the root it writes to."""
     fake: Fake = request.getfixturevalue(
         "fake_vertex" if request.param == "server" else "vertex_mock"
     )
     root = fake.app.storage.root.path if fake.app.storage is not None else None
     assert root is not None
-    yield storage.Client(project="p", credentials=AnonymousCredentials()), root
+    yield StorageClient(project="p", credentials=AnonymousCredentials()), root
 
 
-def test_upload_lands_as_a_plain_file_and_downloads_back(gcs: tuple[storage.Client, Path]
+def test_upload_lands_as_a_plain_file_and_downloads_back(gcs: tuple[StorageClient, Path]
                                                          ) -> None:
     client, root = gcs
     bucket = client.create_bucket("data-bucket")
@@ -55,7 +52,7 @@ def test_upload_lands_as_a_plain_file_and_downloads_back(gcs: tuple[storage.Clie
     assert client.bucket("data-bucket").get_blob("raw/2024/part-0.csv").size == 8
 
 
-def test_files_written_under_the_root_are_objects(gcs: tuple[storage.Client, Path]) -> None:
+def test_files_written_under_the_root_are_objects(gcs: tuple[StorageClient, Path]) -> None:
     client, root = gcs
     (root / "models" / "run1").mkdir(parents=True)
     (root / "models" / "run1" / "model.bin").write_bytes(b"\x00\x01weights")
@@ -75,7 +72,7 @@ def test_files_written_under_the_root_are_objects(gcs: tuple[storage.Client, Pat
     assert bucket.blob("run1/model.bin").download_as_bytes(start=2) == b"weights"
 
 
-def test_resumable_upload_in_chunks(gcs: tuple[storage.Client, Path]) -> None:
+def test_resumable_upload_in_chunks(gcs: tuple[StorageClient, Path]) -> None:
     client, root = gcs
     client.create_bucket("big")
     data = os.urandom(3 * 256 * 1024 + 1000)
@@ -85,7 +82,7 @@ def test_resumable_upload_in_chunks(gcs: tuple[storage.Client, Path]) -> None:
     assert client.bucket("big").blob("shard.bin").download_as_bytes() == data
 
 
-def test_missing_things_and_bad_names(gcs: tuple[storage.Client, Path]) -> None:
+def test_missing_things_and_bad_names(gcs: tuple[StorageClient, Path]) -> None:
     client, root = gcs
     assert not client.bucket("nope").exists()
     with pytest.raises(exceptions.NotFound):
