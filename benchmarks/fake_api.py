@@ -23,10 +23,12 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -96,7 +98,9 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def cjob_emu_server() -> Iterator[str]:
-    code = "from cjob_emu.fake_api.cli_support import serve; raise SystemExit(serve(port=0))"
+    gcs = tempfile.mkdtemp(prefix="cjob-emu-bench-")
+    code = ("from cjob_emu.fake_api.cli_support import serve; "
+            f"raise SystemExit(serve(port=0, gcs_root={gcs!r}))")
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
@@ -106,6 +110,7 @@ def cjob_emu_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(30)
+        shutil.rmtree(gcs, ignore_errors=True)
 
 
 @contextlib.contextmanager

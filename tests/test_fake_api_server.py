@@ -630,7 +630,8 @@ def test_serve_prints_address_serves_and_stops_cleanly(tmp_path: Path) -> None:
     stop = threading.Event()
     codes: list[int] = []
     thread = threading.Thread(
-        target=lambda: codes.append(serve(state_dir=tmp_path, out=out, err=err, stop=stop))
+        target=lambda: codes.append(serve(state_dir=tmp_path / "state", gcs_root=tmp_path / "gcs",
+                                          out=out, err=err, stop=stop))
     )
     thread.start()
     deadline = time.monotonic() + 10
@@ -639,17 +640,20 @@ def test_serve_prints_address_serves_and_stops_cleanly(tmp_path: Path) -> None:
     url = out.getvalue().splitlines()[0].rsplit(" ", 1)[1]
     assert url.startswith("http://127.0.0.1:")
     assert requests.get(f"{url}/_cjob_emu/health").json() == {"ok": True}
+    assert requests.get(f"{url}/storage/v1/b/missing").status_code == 404
+    (tmp_path / "gcs" / "bucket").mkdir()
+    assert requests.get(f"{url}/storage/v1/b/bucket").json()["name"] == "bucket"
     stop.set()
     thread.join(10)
     assert codes == [0]
     assert err.getvalue() == ""
 
 
-def test_serve_on_a_non_loopback_address_warns_loudly() -> None:
+def test_serve_on_a_non_loopback_address_warns_loudly(tmp_path: Path) -> None:
     import io
 
     out, err = io.StringIO(), io.StringIO()
     stop = threading.Event()
     stop.set()
-    assert serve(host="0.0.0.0", out=out, err=err, stop=stop) == 0
+    assert serve(host="0.0.0.0", gcs_root=tmp_path, out=out, err=err, stop=stop) == 0
     assert "WARNING: listening on 0.0.0.0, not loopback" in err.getvalue()

@@ -102,7 +102,7 @@ class FakeVertexApp:
     disk and survive a restart. With ``gcs_root`` the same server also answers
     the Cloud Storage JSON API over that directory (see
     :mod:`cjob_emu.fake_api.storage`), and executor-mode jobs use it as their
-    gs:// root.
+    gs:// root; ``work_dir`` holds their run directories (logs, final job).
     """
 
     def __init__(
@@ -113,6 +113,7 @@ class FakeVertexApp:
         default_outcome: Outcome | None = None,
         executor_runner: Runner | None = None,
         gcs_root: str | os.PathLike[str] | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -120,7 +121,7 @@ class FakeVertexApp:
         if executor_runner is None:
             from cjob_emu.fake_api.executor_runner import ExecutorRunner
 
-            executor_runner = ExecutorRunner(gcs_root=gcs_root)
+            executor_runner = ExecutorRunner(gcs_root=gcs_root, work_dir=work_dir)
         self.storage: StorageApi | None = None
         if gcs_root is not None:
             from cjob_emu.executor.gcs import GcsRoot

@@ -6,8 +6,10 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TextIO
 
+from cjob_emu.executor.gcs import DEFAULT_ROOT
 from cjob_emu.fake_api.executor_runner import ExecutorRunner
 from cjob_emu.fake_api.server import FakeVertexServer, is_loopback
 
@@ -27,17 +29,19 @@ def serve(
 ) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop.
 
-    ``backend``, ``gcs_root`` and ``work_dir`` are for jobs run in executor mode
-    (see :func:`cjob_emu.executor.submit`).
+    ``gcs_root`` (default ``./.cjob-emu/gcs``) is served as Cloud Storage and is
+    the gs:// root of jobs run in executor mode; ``backend`` and ``work_dir`` are
+    for those jobs too (see :func:`cjob_emu.executor.submit`).
     Prints the address first, so scripts can read it from the first line.
     Raises :class:`~cjob_emu.errors.EnvironmentProblem` when the port is in use
     or the host cannot be bound (the CLI's exit 3).
     """
     out = out or sys.stdout
     err = err or sys.stderr
-    executor_runner = ExecutorRunner(backend=backend, gcs_root=gcs_root, work_dir=work_dir)
+    root = Path(gcs_root) if gcs_root is not None else DEFAULT_ROOT
+    executor_runner = ExecutorRunner(backend=backend, gcs_root=root, work_dir=work_dir)
     server = FakeVertexServer(host, port, mode=mode, state_dir=state_dir,
-                              executor_runner=executor_runner)
+                              executor_runner=executor_runner, gcs_root=root)
     server.start()
     stop = stop or threading.Event()
     previous = _on_signals(stop)
@@ -53,6 +57,8 @@ def serve(
             )
         print(f"cjob-emu fake Vertex API listening on {server.url}", file=out)
         print(f"  mode: {mode}; state: {state_dir or 'in memory'}; admin: {server.url}/_cjob_emu/",
+              file=out)
+        print(f"  Cloud Storage over {server.gcs_root}: STORAGE_EMULATOR_HOST={server.url}",
               file=out)
         print(
             "  aiplatform.init(project=..., location=\"us-central1\", "

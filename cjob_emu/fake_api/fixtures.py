@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cjob_emu.fake_api.app import FakeVertexApp
 from cjob_emu.fake_api.mock import VertexMock
 from cjob_emu.fake_api.sdk import DEFAULT_STAGING_BUCKET, sdk_pointed_at
 from cjob_emu.fake_api.server import FakeVertexServer
@@ -25,7 +26,9 @@ MOCK_STORAGE_HOST = "https://storage.googleapis.com"
 def fake_vertex_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertexServer]:
     """Session scope: one fake Vertex API on 127.0.0.1 and a free port, also serving a
     temporary gs:// root as Cloud Storage (``server.gcs_root``)."""
-    server = FakeVertexServer(gcs_root=tmp_path_factory.mktemp("gcs")).start()
+    server = FakeVertexServer(
+        gcs_root=tmp_path_factory.mktemp("gcs"), work_dir=tmp_path_factory.mktemp("runs")
+    ).start()
     try:
         yield server
     finally:
@@ -57,7 +60,8 @@ def vertex_mock(tmp_path: Path) -> Iterator[VertexMock]:
     Cloud Storage answered over ``tmp_path/gcs``."""
     root = tmp_path / "gcs"
     _make_staging_bucket(root)
-    with VertexMock(gcs_root=root) as mock, sdk_pointed_at(None, storage_host=MOCK_STORAGE_HOST):
+    mock = VertexMock(app=FakeVertexApp(gcs_root=root, work_dir=tmp_path / "runs"))
+    with mock, sdk_pointed_at(None, storage_host=MOCK_STORAGE_HOST):
         yield mock
 
 

@@ -154,6 +154,10 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(sock)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is not worth a traceback on stderr.
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
     def close_connections(self) -> None:
         """End kept-alive connections, so no client talks to a stopped server."""
         with self._open_lock:
@@ -184,6 +188,7 @@ class FakeVertexServer(AppControls):
         default_outcome: Outcome | None = None,
         executor_runner: Runner | None = None,
         gcs_root: str | os.PathLike[str] | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
         app: FakeVertexApp | None = None,
     ) -> None:
         self.host = host
@@ -194,6 +199,7 @@ class FakeVertexServer(AppControls):
             default_outcome=default_outcome,
             executor_runner=executor_runner,
             gcs_root=gcs_root,
+            work_dir=work_dir,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
