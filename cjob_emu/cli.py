@@ -85,6 +85,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from cjob_emu.fake_api.cli_support import serve
+
+    return serve(
+        host=args.host,
+        port=args.port,
+        mode=args.mode,
+        state_dir=args.state_dir,
+        backend=args.backend,
+        gcs_root=args.gcs_root,
+        work_dir=args.work_dir,
+    )
+
+
 def _reports_of(path: str, location: str | None) -> dict[str | None, ValidationReport]:
     """One report for a CustomJob file, one per custom-job task for a compiled pipeline."""
     from cjob_emu.convert.cli_support import pipeline_reports
@@ -258,6 +272,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_convert_arguments(convert)
     convert.set_defaults(handler=cmd_convert)
+
+    serve = commands.add_parser(
+        "serve", help="run the fake Vertex API (and Cloud Storage) on a local port"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind; anything but loopback is reachable from other machines",
+    )
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one, printed)")
+    serve.add_argument("--mode", choices=["simulated", "executor"], default="simulated")
+    serve.add_argument("--state-dir", help="keep jobs in DIR so they survive a restart")
+    serve.add_argument(
+        "--gcs-root",
+        help="served as Cloud Storage and the gs:// root of executor jobs "
+        "(default ./.cjob-emu/gcs)",
+    )
+    serve.add_argument(
+        "--backend",
+        choices=["auto", "docker", "process"],
+        default="auto",
+        help="for executor-mode jobs",
+    )
+    serve.add_argument("--work-dir", help="run directories of executor-mode jobs")
+    serve.set_defaults(handler=_cmd_serve)
 
     env = commands.add_parser(
         "env",
