@@ -15,8 +15,9 @@ The public API, imported lazily so ``cjob-emu --help`` starts fast:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from cjob_emu import _lazy
 
 __version__ = "0.1.0"
 
@@ -50,18 +51,13 @@ _EXPORTS = {
         "JobCancelledError",
     ],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE = _lazy.where(_EXPORTS)
 
 __all__ = ["__version__", *_WHERE]
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cjob_emu' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, globals(), _WHERE, name)
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ Imported lazily, so the CLI starts without loading kfp.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from cjob_emu import _lazy
 
 _EXPORTS = {
     "cjob_emu.convert.component": [
@@ -26,18 +27,13 @@ _EXPORTS = {
     "cjob_emu.convert.launcher": ["DEFAULT_LAUNCHER_TAG", "LAUNCHER_IMAGE_NAME"],
     "cjob_emu.convert.options": ["ROLES"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE = _lazy.where(_EXPORTS)
 
 __all__ = list(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cjob_emu.convert' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, globals(), _WHERE, name)
 
 
 def __dir__() -> list[str]:

@@ -1,0 +1,24 @@
+"""Lazy public names for packages whose imports are slow (aiplatform types, kfp)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
+
+
+def where(exports: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Public name -> module defining it, from module -> names."""
+    return {name: module for module, names in exports.items() for name in names}
+
+
+def load(
+    package: str, namespace: MutableMapping[str, Any], where: Mapping[str, str], name: str
+) -> Any:
+    """Import ``name`` on first use and keep it in the package's namespace."""
+    module = where.get(name)
+    if module is None:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    namespace[name] = value
+    return value
