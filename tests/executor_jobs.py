@@ -105,5 +105,27 @@ def five_replica_job(script: str, output: str, **kwargs: Any) -> CustomJob:
     )
 
 
+def allreduce_job(gcs_root: Path, steps: int, size: int = 200) -> CustomJob:
+    """Chief, two workers and a parameter server all-reducing with allreduce.py; each writes
+    its result to AIP_MODEL_DIR (read as /gcs/, as on Vertex)."""
+    command = ["python3", stage_script(gcs_root, "allreduce.py"), "--steps", str(steps)]
+    command += ["--size", str(size)]
+    return job(
+        "allreduce",
+        [pool(command), pool(command, replicas=2), pool(command)],
+        base_output=f"gs://{BUCKET}/allreduce",
+    )
+
+
+def check_allreduce(gcs_root: Path, steps: int, size: int = 200) -> None:
+    """Every replica of :func:`allreduce_job` got what one process reducing the data gets."""
+    expected = [training_module("allreduce.py").reduce_all(4, step, size) for step in range(steps)]
+    model_dir = gcs_root / BUCKET / "allreduce" / "model"
+    for name in ("workerpool0-0", "workerpool1-0", "workerpool1-1", "workerpool2-0"):
+        record = read_json(model_dir / f"allreduce-{name}.json")
+        assert record["world_size"] == 4
+        assert record["results"] == expected
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())

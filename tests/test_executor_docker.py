@@ -26,13 +26,13 @@ import pytest
 from executor_jobs import (
     BUCKET,
     IMAGE,
+    allreduce_job,
+    check_allreduce,
     five_replica_job,
     job,
-    pool,
     python,
     read_json,
     stage_script,
-    training_module,
 )
 from google.cloud.aiplatform_v1 import JobState
 
@@ -143,23 +143,10 @@ def test_five_replicas_reach_each_other_by_vertex_hostname(run, gcs: Path) -> No
 
 
 def test_allreduce_across_containers_equals_the_single_process_reduce(run, gcs: Path) -> None:
-    script = stage_script(gcs, "allreduce.py")
-    command = ["python3", script, "--steps", "2", "--size", "200"]
-    the_job = job(
-        "allreduce",
-        [pool(command), pool(command, replicas=2), pool(command)],
-        base_output=f"gs://{BUCKET}/allreduce",
-    )
-    result = run(the_job, timeout=120)
+    result = run(allreduce_job(gcs, steps=2), timeout=120)
 
     assert result.state == SUCCEEDED, result.job.error.message
-    module = training_module("allreduce.py")
-    expected = [module.reduce_all(4, step, 200) for step in range(2)]
-    model_dir = gcs / BUCKET / "allreduce" / "model"
-    for name in ("workerpool0-0", "workerpool1-0", "workerpool1-1", "workerpool2-0"):
-        record = read_json(model_dir / f"allreduce-{name}.json")
-        assert record["world_size"] == 4
-        assert record["results"] == expected
+    check_allreduce(gcs, steps=2)
     owned_by_me(gcs / BUCKET)
 
 

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from executor_jobs import (
     BUCKET,
+    allreduce_job,
+    check_allreduce,
     five_replica_job,
     job,
     pool,
     python,
     read_json,
     stage_script,
-    training_module,
 )
 from google.cloud.aiplatform_v1 import JobState
 
@@ -119,24 +120,10 @@ def test_five_replicas_greet_each_other_and_know_their_roles(run, gcs: Path) -> 
 
 
 def test_allreduce_equals_the_single_process_reduce(run, gcs: Path) -> None:
-    script = stage_script(gcs, "allreduce.py")
-    command = ["python3", script, "--steps", "3", "--size", "200"]
-    the_job = job(
-        "allreduce",
-        [pool(command), pool(command, replicas=2), pool(command)],
-        base_output=f"gs://{BUCKET}/allreduce",
-    )
-    result = run(the_job, timeout=120)
+    result = run(allreduce_job(gcs, steps=3), timeout=120)
 
     assert result.state == SUCCEEDED, result.job.error.message
-    module = training_module("allreduce.py")
-    expected = [module.reduce_all(4, step, 200) for step in range(3)]
-    # No --output: the script writes to AIP_MODEL_DIR read as /gcs/, as on Vertex.
-    model_dir = gcs / BUCKET / "allreduce" / "model"
-    for name in ("workerpool0-0", "workerpool1-0", "workerpool1-1", "workerpool2-0"):
-        record = read_json(model_dir / f"allreduce-{name}.json")
-        assert record["world_size"] == 4
-        assert record["results"] == expected
+    check_allreduce(gcs, steps=3)
 
 
 def test_a_failing_worker_fails_the_job_naming_it_with_its_last_lines(run) -> None:
