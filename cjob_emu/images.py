@@ -2,7 +2,9 @@
 
 The base image is a Debian root filesystem made by debootstrap and imported into the engine.
 Images on top of it are recipe directories (a Dockerfile and a requirements.txt of wheels):
-the wheels are downloaded on the host, for the image's Python, and installed offline.
+the wheels are downloaded on the host, for the image's Python, and installed offline. The
+requirements are taken as a complete list, without their dependencies (``--no-deps``, as
+KFP's own component command installs kfp): a recipe pins every wheel it needs.
 Every image carries the hash of its recipe in a label, so building an unchanged recipe again
 is a no-op and a changed recipe builds anew.
 
@@ -294,7 +296,11 @@ def ensure_recipe_image(
 
 
 def download_wheels(requirements: Path, dest: Path, base: BaseRecipe) -> None:
-    """Download wheels for ``requirements`` (and their dependencies) for the image's Python."""
+    """Download wheels for ``requirements`` for the image's Python.
+
+    Dependencies are not followed: kfp's (kfp-server-api has no wheel) are not needed where
+    it only runs components, and a recipe pins every wheel it needs.
+    """
     abi = "cp" + base.python_version.replace(".", "")
     command = [
         sys.executable,
@@ -304,6 +310,7 @@ def download_wheels(requirements: Path, dest: Path, base: BaseRecipe) -> None:
         "--quiet",
         "--disable-pip-version-check",
         "--only-binary=:all:",
+        "--no-deps",
         "--dest",
         str(dest),
         "--requirement",
