@@ -12,8 +12,10 @@ per run:
 - ``/gcs/...`` paths and ``gs://`` URIs in command, args and env values (but not in
   CLUSTER_SPEC and TF_CONFIG, which show the job as submitted) become paths under the
   gs:// root, so AIP_MODEL_DIR is a local directory and plain file I/O works.
-- Replicas are not isolated: they share the host's network, files and users, run in
-  the current directory and inherit its environment (minus variables Vertex sets).
+- Replicas are not isolated: they share the host's network, files and users and run
+  in the current directory. Their environment is the job's plus an allow-list of the
+  host's (:data:`HOST_ENV_NAMES`: PATH, HOME, locale, ...), so no host secret
+  (cloud credentials, tokens) reaches a replica unless the job sets it.
 
 Each replica runs in its own process group, which is killed as a whole when the
 replica's main process exits (as a container's processes die with it) or is
@@ -53,10 +55,13 @@ from cjob_emu.executor.backend import (
 RUN_MARKER = "CJOB_EMU_RUN_ID"
 """Environment variable naming the run on every replica process (finds strays)."""
 
-# Variables Vertex sets (or leaves unset on purpose): never inherited from the host.
-_VERTEX_PREFIXES = ("AIP_", "CLOUD_ML_")
 _CLUSTER_NAMES = {"CLUSTER_SPEC", "TF_CONFIG"}  # describe the job as submitted: kept as is
-_VERTEX_NAMES = {"CLUSTER_SPEC", "TF_CONFIG", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"}
+
+HOST_ENV_NAMES = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TZ", "LANG", "LANGUAGE", "TMPDIR"}
+)
+"""Host variables a replica process gets (plus ``LC_*``): what programs need to run, as an
+image's own environment would give them; nothing else, so no host secret leaks in."""
 
 
 def state_dir() -> Path:
@@ -176,11 +181,7 @@ class ProcessBackend(Backend):
         else:
             argv = [*launch.command, *launch.args]
         argv = [run.gcs.host_paths(a) for a in argv]
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in _VERTEX_NAMES and not k.startswith(_VERTEX_PREFIXES)
-        }
+        env = {k: v for k, v in os.environ.items() if k in HOST_ENV_NAMES or k.startswith("LC_")}
         env.update(
             {k: v if k in _CLUSTER_NAMES else run.gcs.host_paths(v) for k, v in launch.env.items()}
         )
