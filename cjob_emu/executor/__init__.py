@@ -128,6 +128,7 @@ def submit(
     max_restarts: int = DEFAULT_MAX_RESTARTS,
     location: str | None = None,
     on_event: Callable[[Event], None] | None = None,
+    host_env: Callable[[str], Mapping[str, str]] | None = None,
 ) -> RunningJob:
     """Validate ``job`` and start running it; returns at once with a :class:`RunningJob`.
 
@@ -146,6 +147,10 @@ def submit(
         max_restarts: Bound for ``restart_job_on_worker_restart``.
         location: Region the job is validated for.
         on_event: Called with every :class:`Event`, one at a time, from executor threads.
+        host_env: Called once before any replica starts with the address at which this
+            host is reachable from the replicas (docker: the run network's gateway;
+            process: ``127.0.0.1``); the variables it returns go into every replica's
+            environment (the job's own win). A server for the replicas listens there.
 
     Raises InputError (unreadable job), InvalidJobError (the validation report, before
     anything runs), EnvironmentProblem (no such backend here).
@@ -176,6 +181,7 @@ def submit(
         labels=owner_labels(run_id),
         options=opts,
         images={uri: images.resolve(uri) for uri in _image_uris(loaded)},
+        host_env=host_env,
     )
     notices = [Notice(p.message, p.field, kind="warning") for p in report.warnings]
     notices += [

@@ -5,9 +5,12 @@ states, the primary-decides rule, timeouts, restarts, cancel, log files, events.
 A backend only starts replicas and removes what it started. One run goes:
 
 1. ``prepare(run)`` once: check and make ready everything shared (images, network,
-   virtual environment); returns notes the run shows the user (what this backend does
-   not emulate or does differently). Raises :class:`~cjob_emu.errors.EnvironmentProblem`
-   before any replica starts when the run cannot go ahead (a missing image: name it).
+   virtual environment), and call :func:`host_env` with the address at which this host
+   is reachable from the run's replicas (docker: the run network's gateway; process:
+   127.0.0.1), adding what it returns to every replica's environment; returns notes
+   the run shows the user (what this backend does not emulate or does differently).
+   Raises :class:`~cjob_emu.errors.EnvironmentProblem` before any replica starts when
+   the run cannot go ahead (a missing image: name it).
    The core itself reports unemulated job fields, machine types without resource
    limits and accelerators without GPU passthrough (see ``unemulated.py``).
 2. ``address(run, replica)`` for every replica (peers' addresses go into CLUSTER_SPEC,
@@ -34,7 +37,7 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +99,9 @@ class RunSpec:
         images: The image each of the job's image URIs runs as, after the image
             map (``{uri: local tag}``; an unmapped URI maps to itself), so that
             ``prepare`` can check them all before any replica starts.
+        host_env: Given the address at which this host is reachable from the
+            replicas, the variables every replica gets besides the job's (e.g. the
+            URL of a local API server listening there); see :func:`host_env`.
     """
 
     run_id: str
@@ -106,6 +112,16 @@ class RunSpec:
     labels: Mapping[str, str]
     options: RunOptions = field(default_factory=RunOptions)
     images: Mapping[str, str] = field(default_factory=dict)
+    host_env: Callable[[str], Mapping[str, str]] | None = None
+
+
+def host_env(run: RunSpec, host: str) -> dict[str, str]:
+    """The variables ``run.host_env`` gives for ``host`` (none without it).
+
+    Backends call it once per run in ``prepare``, before any replica starts, and add the
+    result to every replica's environment; a variable the job sets itself wins.
+    """
+    return dict(run.host_env(host)) if run.host_env is not None else {}
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ from cjob_emu.executor.backend import (
     ReplicaHandle,
     ReplicaLaunch,
     RunSpec,
+    host_env,
 )
 from cjob_emu.executor.docker_images import ensure_images
 from cjob_emu.executor.docker_limits import Resources, machine_resources, scaled_limits
 from cjob_emu.executor.docker_resources import (
     cleanup_dead,
+    network_gateway,
     remove_containers,
     remove_networks,
     run_selector,
@@ -83,6 +85,7 @@ class _RunState:
     network_id: str | None = None
     containers: set[str] = field(default_factory=set)
     limits: dict[Replica, Resources | None] = field(default_factory=dict)
+    host_env: dict[str, str] = field(default_factory=dict)
     closed: bool = False
 
 
@@ -145,6 +148,8 @@ class DockerBackend(Backend):
             ) from exc
         with self._lock:
             state.network_id = created["Id"]
+        if run.host_env is not None:
+            state.host_env = host_env(run, network_gateway(client, created["Id"]))
         if run.options.run_as_host_user:
             notes.append(f"replicas run as uid:gid {os.getuid()}:{os.getgid()}")
         return notes
@@ -399,7 +404,7 @@ def _container_config(
     """Keyword arguments of ``APIClient.create_container`` for one replica."""
     run = launch.run
     binds = {str(run.gcs.path): {"bind": MOUNT_POINT, "mode": "rw"}}
-    env = dict(launch.env)
+    env = {**state.host_env, **launch.env}
     entrypoint: list[str] | None = list(launch.command) or None
     command: list[str] | None = list(launch.args) or None
     if launch.python_package is not None:

@@ -8,6 +8,7 @@ and remove only the former.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
@@ -17,12 +18,38 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 
+from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN, owner_alive
 
 
 def run_selector(run_id: str) -> dict[str, list[str]]:
     """The engine filter that selects every resource of run ``run_id``."""
     return {"label": [f"{LABEL_RUN}={run_id}"]}
+
+
+def network_gateway(client: Any, network_id: str) -> str:
+    """The IPv4 address of the host on network ``network_id`` (its bridge's gateway).
+
+    Replicas on the network reach a server of the host listening there. Raises
+    :class:`EnvironmentProblem` when the network has no IPv4 subnet.
+    """
+    ipam = client.api.inspect_network(network_id).get("IPAM") or {}
+    for config in ipam.get("Config") or []:
+        gateway = config.get("Gateway") or ""
+        subnet = config.get("Subnet") or ""
+        try:
+            if gateway and ipaddress.ip_address(gateway).version == 4:
+                return str(gateway)
+            network = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            continue
+        if network.version == 4:
+            # The engine leaves Gateway out for some drivers; the bridge takes the first host.
+            return str(next(network.hosts()))
+    raise EnvironmentProblem(
+        f"the run's network {network_id[:12]} has no IPv4 subnet, so replicas cannot "
+        "reach this host; check the Docker engine's default-address-pools"
+    )
 
 
 def remove_containers(client: Any, ids: Iterable[str]) -> list[str]:
