@@ -5,9 +5,11 @@ per run:
 
 - Images are ignored: a container pool runs ``command + args`` on the host. A pool
   without ``command`` relies on its image's ENTRYPOINT and is refused.
-- Python package pools install their packages into one virtual environment per run
-  (``<run_dir>/venv``, with the host's site-packages visible, as an executor image
-  has its frameworks), then run ``<venv>/bin/python -m MODULE ARGS``.
+- Every run gets a virtual environment (``<run_dir>/venv``, with the host's packages
+  visible, as an image has its frameworks; see :mod:`.process_venv`), first on every
+  replica's PATH, so ``pip install`` in a replica (``--user`` too) lands in the run,
+  never in the host's Python. Python package pools install their packages there, then
+  run ``<venv>/bin/python -m MODULE ARGS``.
 - Every replica listens on 127.0.0.1 with a free port in CLUSTER_SPEC and TF_CONFIG.
 - ``/gcs/...`` paths and ``gs://`` URIs in command, args and env values (but not in
   CLUSTER_SPEC and TF_CONFIG, which show the job as submitted) become paths under the
@@ -32,10 +34,8 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,8 +49,10 @@ from cjob_emu.executor.backend import (
     ReplicaHandle,
     ReplicaLaunch,
     RunSpec,
+    host_env,
     owner_alive,
 )
+from cjob_emu.executor.process_venv import RunVenv
 
 RUN_MARKER = "CJOB_EMU_RUN_ID"
 """Environment variable naming the run on every replica process (finds strays)."""
@@ -131,6 +133,7 @@ class ProcessBackend(Backend):
 
     def __init__(self) -> None:
         self._ports: dict[str, dict[Replica, int]] = {}
+        self._host_env: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -152,6 +155,10 @@ class ProcessBackend(Backend):
         for pool in used:
             _check_runnable(pool, pools[pool])
         self._record(run)
+        variables = host_env(run, "127.0.0.1")
+        with self._lock:
+            self._host_env[run.run_id] = variables
+        environment = RunVenv(run.run_dir).create()
         notes = [
             "process backend: replicas run as processes on this host, not isolated from it "
             "or from each other (shared network, files and users); addresses are "
@@ -168,23 +175,26 @@ class ProcessBackend(Backend):
             for p in pools[pool].python_package_spec.package_uris
         ]
         if packages:
-            venv = run.run_dir / "venv"
-            _install(venv, [str(run.gcs.package_path(uri)) for uri in packages], run.run_dir)
-            notes.append(f"process backend: Python packages installed into {venv}")
+            environment.install([str(run.gcs.package_path(uri)) for uri in packages])
+            notes.append(f"process backend: Python packages installed into {environment.path}")
         return notes
 
     def start(self, launch: ReplicaLaunch) -> ReplicaHandle:
         run = launch.run
+        environment = RunVenv(run.run_dir)
         if launch.python_package is not None:
-            python = str(run.run_dir / "venv" / "bin" / "python")
+            python = str(environment.python)
             argv = [python, "-m", launch.python_package.module, *launch.args]
         else:
             argv = [*launch.command, *launch.args]
         argv = [run.gcs.host_paths(a) for a in argv]
         env = {k: v for k, v in os.environ.items() if k in HOST_ENV_NAMES or k.startswith("LC_")}
+        with self._lock:
+            env.update(self._host_env.get(run.run_id, {}))
         env.update(
             {k: v if k in _CLUSTER_NAMES else run.gcs.host_paths(v) for k, v in launch.env.items()}
         )
+        env = environment.environment(env)
         env[RUN_MARKER] = run.run_id
         try:
             process = subprocess.Popen(
@@ -204,6 +214,7 @@ class ProcessBackend(Backend):
     def teardown(self, run: RunSpec) -> None:
         with self._lock:
             self._ports.pop(run.run_id, None)
+            self._host_env.pop(run.run_id, None)
         _kill_run(run.run_id)
         with contextlib.suppress(FileNotFoundError):
             (state_dir() / f"{run.run_id}.json").unlink()
@@ -277,33 +288,3 @@ def _check_runnable(index: int, pool: WorkerPoolSpec) -> None:
             'Give the pool a command (e.g. command: ["python3", "-m", "trainer.task"]) '
             "or run with --backend docker."
         )
-
-
-def _install(venv: Path, packages: list[str], run_dir: Path) -> None:
-    started = time.monotonic()
-    log = run_dir / "pip-install.log"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    steps = [
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--no-input",
-            "--disable-pip-version-check",
-            "--quiet",
-            *packages,
-        ],
-    ]
-    with open(log, "w") as output:
-        for command in steps:
-            result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)
-            if result.returncode != 0:
-                tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-                raise EnvironmentProblem(
-                    f"installing the Python package(s) {', '.join(packages)} failed "
-                    f"after {time.monotonic() - started:.0f}s (log: {log}):\n" + "\n".join(tail)
-                )

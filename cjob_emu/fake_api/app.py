@@ -122,6 +122,7 @@ class FakeVertexApp:
             from cjob_emu.fake_api.executor_runner import ExecutorRunner
 
             executor_runner = ExecutorRunner(gcs_root=gcs_root, work_dir=work_dir)
+        self.executor_runner = executor_runner
         self.storage: StorageApi | None = None
         if gcs_root is not None:
             from cjob_emu.executor.gcs import GcsRoot

@@ -4,6 +4,11 @@ Each job is handed to :func:`cjob_emu.executor.submit` under its API name, so th
 replicas see the job id and region of that name. The executor's state changes
 reach the store through one dispatcher thread: executor threads never wait for
 the store's lock, and the store may cancel a run while holding it.
+
+Served by a :class:`~cjob_emu.fake_api.server.FakeVertexServer`, every replica gets
+``CJOB_EMU_API_ENDPOINT`` (and, with a gs:// root served, ``STORAGE_EMULATOR_HOST``):
+the server's URL as the replica reaches it. On the docker backend that is the run
+network's gateway, where the server listens for as long as the job runs.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
@@ -25,7 +30,15 @@ if TYPE_CHECKING:
     from cjob_emu.executor import Backend, Event, ImageMapLike, RunningJob, RunOptions
 
 _ERROR_STATES = (JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED)
+_END_STATES = (*_ERROR_STATES, JobState.JOB_STATE_SUCCEEDED)
 _CLOSE_WAIT = 120.0  # seconds to let cancelled runs remove their replicas
+
+API_ENDPOINT_VARIABLE = "CJOB_EMU_API_ENDPOINT"
+"""Set in every replica of an executor-mode job: the fake API's URL from the replica."""
+STORAGE_VARIABLE = "STORAGE_EMULATOR_HOST"
+
+Endpoint = Callable[[str], "tuple[str, Callable[[], None]]"]
+"""``endpoint(host) -> (url, release)``: the server as reached through ``host``."""
 
 
 class ExecutorRun:
@@ -35,6 +48,9 @@ class ExecutorRun:
         self.report = report
         self.running: RunningJob | None = None
         self._cancelled = False
+        self._releases: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._released = False
 
     def on_poll(self) -> None:
         """The executor reports on its own; reads change nothing."""
@@ -52,6 +68,22 @@ class ExecutorRun:
         self.running = running
         if self._cancelled:  # cancelled while submit() was still starting it
             running.cancel()
+
+    def hold(self, release: Callable[[], None]) -> None:
+        """Call ``release`` when the run has ended (at once if it has already)."""
+        with self._lock:
+            if not self._released:
+                self._releases.append(release)
+                return
+        release()
+
+    def release(self) -> None:
+        """The run ended: release what it held (its listener for the replicas)."""
+        with self._lock:
+            self._released = True
+            releases, self._releases = self._releases, []
+        for release in releases:
+            release()
 
 
 class ExecutorRunner:
@@ -79,6 +111,17 @@ class ExecutorRunner:
         self._runs: list[ExecutorRun] = []
         self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
+        self._endpoint: Endpoint | None = None
+        self._storage = False
+
+    def connect(self, endpoint: Endpoint, *, storage: bool) -> None:
+        """Give replicas of later runs the server's URL (``storage``: it serves Cloud Storage).
+
+        The server calls this when it starts; ``endpoint(host)`` makes it listen on
+        ``host`` if need be, and returns its URL there and how to stop listening.
+        """
+        self._endpoint = endpoint
+        self._storage = storage
 
     def start(self, job: CustomJob, report: Report) -> ExecutorRun:
         from cjob_emu import executor
@@ -99,6 +142,7 @@ class ExecutorRunner:
                 options=self._options,
                 location=location,
                 on_event=lambda event: self._events.put((run, event)),
+                host_env=self._host_env(run),
             )
         except InvalidJobError as exc:
             violations = [(p.field, p.message) for p in exc.report.errors]
@@ -106,12 +150,28 @@ class ExecutorRunner:
         except InputError as exc:
             raise ApiError("INVALID_ARGUMENT", str(exc)) from None
         except EnvironmentProblem as exc:
+            run.release()
             raise ApiError("FAILED_PRECONDITION", f"cannot run the job here: {exc}") from None
         run.attach(running)
         with self._lock:
             self._runs = [r for r in self._runs if r.running is None or not r.running.done]
             self._runs.append(run)
         return run
+
+    def _host_env(self, run: ExecutorRun) -> Callable[[str], dict[str, str]] | None:
+        endpoint = self._endpoint
+        if endpoint is None:
+            return None  # not served over HTTP (the responses mock): nothing to reach
+
+        def env(host: str) -> dict[str, str]:
+            url, release = endpoint(host)
+            run.hold(release)
+            variables = {API_ENDPOINT_VARIABLE: url}
+            if self._storage:
+                variables[STORAGE_VARIABLE] = url
+            return variables
+
+        return env
 
     def resume(self, job: CustomJob, snapshot: Mapping[str, Any], report: Report) -> None:
         return None
@@ -126,6 +186,7 @@ class ExecutorRunner:
         for run in runs:
             if run.running is not None:
                 run.running.join(max(0.0, deadline - time.monotonic()))
+            run.release()
         if self._dispatcher is not None:
             self._events.put(None)
             self._dispatcher.join()
@@ -146,6 +207,8 @@ class ExecutorRunner:
             run, event = item
             if not isinstance(event, StateChanged):
                 continue
+            if event.state in _END_STATES:
+                run.release()
             error = None
             if event.state in _ERROR_STATES and event.job.error.code:
                 error = (int(event.job.error.code), str(event.job.error.message))

@@ -3,7 +3,10 @@
 The standard library's threading HTTP server, kept lean: HTTP/1.1 keep-alive
 (the SDK's ``requests`` session reuses one connection), Nagle off, and each
 answer written in one ``send`` so no request waits on a delayed ACK. It binds to
-127.0.0.1 and a free port unless told otherwise.
+127.0.0.1 and a free port unless told otherwise, and warns (``UnsafeBindWarning``, on
+stderr by default) when told to bind anything else. In executor mode it also listens,
+for each run, on the address at which the run's replicas reach this host (docker: the
+run network's gateway), never on all interfaces (see :meth:`FakeVertexServer.listen_for_replicas`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import logging
 import os
 import socket
 import threading
+import warnings
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +34,11 @@ from cjob_emu.fake_api.simulate import Outcome
 log = logging.getLogger(__name__)
 
 _MAX_BODY = 64 * 1024 * 1024
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+class UnsafeBindWarning(UserWarning):
+    """The fake API listens where other machines may reach it; it has no authentication."""
 
 
 def is_loopback(host: str) -> bool:
@@ -203,6 +213,8 @@ class FakeVertexServer(AppControls):
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._extra: set[_Server] = set()
+        self._extra_lock = threading.Lock()
 
     @property
     def gcs_root(self) -> Path | None:
@@ -212,8 +224,53 @@ class FakeVertexServer(AppControls):
     @property
     def url(self) -> str:
         """``http://host:port``, what ``aiplatform.init(api_endpoint=...)`` takes."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return _url(self.host, self.port)
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every ``(address, port)`` the server listens on now (main, then per-run ones)."""
+        with self._extra_lock:
+            servers = [s for s in (self._server, *self._extra) if s is not None]
+        return [(str(s.server_address[0]), int(s.server_address[1])) for s in servers]
+
+    def listen_for_replicas(self, host: str) -> tuple[str, Callable[[], None]]:
+        """The URL at which replicas reach this server through ``host``, and its release.
+
+        ``host`` is an address of this machine that the replicas of a run can reach
+        (the docker run network's gateway, or 127.0.0.1). Unless the server listens
+        there already, the same app is served on ``host`` too (this server's port when
+        it is free there, else a free one) until the returned function is called or
+        the server stops. A wildcard address is refused: replicas never widen the bind.
+        """
+        if host in _WILDCARDS:
+            raise ValueError("replicas need a specific address, not all interfaces")
+        if self._server is None:
+            raise EnvironmentProblem("the fake Vertex API is not started")
+        if self.host in _WILDCARDS or host == self.host or (
+            host == "127.0.0.1" and self.host == "localhost"
+        ):
+            return _url(host, self.port), lambda: None
+        try:
+            extra = _Server((host, self.port), self.app)
+        except OSError:
+            try:
+                extra = _Server((host, 0), self.app)
+            except OSError as exc:
+                raise EnvironmentProblem(
+                    f"cannot serve the fake Vertex API to replicas on {host}: {exc.strerror}"
+                ) from None
+        with self._extra_lock:
+            self._extra.add(extra)
+        _serve_in_thread(extra)
+
+        def release() -> None:
+            with self._extra_lock:
+                if extra not in self._extra:
+                    return
+                self._extra.discard(extra)
+            _shut(extra)
+
+        return _url(host, extra.server_address[1]), release
 
     def start(self) -> FakeVertexServer:
         """Bind and serve in a background thread; :class:`EnvironmentProblem` if it cannot."""
@@ -231,17 +288,19 @@ class FakeVertexServer(AppControls):
                 f"cannot serve the fake Vertex API on {self.host}:{self.port}: {exc.strerror}"
             ) from None
         if not is_loopback(self.host):
-            log.warning("the fake Vertex API listens on %s, reachable from other machines; it "
-                        "has no authentication", self.host)
+            warnings.warn(
+                f"the fake Vertex API listens on {self.host}, reachable from other machines; "
+                "it has no authentication: anyone who reaches it can create, read and delete "
+                "jobs and the files of its gs:// root (bind 127.0.0.1 unless you need this)",
+                UnsafeBindWarning,
+                stacklevel=2,
+            )
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"cjob-emu-fake-api-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = _serve_in_thread(server)
+        connect = getattr(self.app.executor_runner, "connect", None)
+        if connect is not None:
+            connect(self.listen_for_replicas, storage=self.app.storage is not None)
         return self
 
     def stop(self) -> None:
@@ -249,9 +308,10 @@ class FakeVertexServer(AppControls):
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
+        with self._extra_lock:
+            extra, self._extra = self._extra, set()
+        for listener in (server, *extra):
+            _shut(listener)
         if self._thread is not None:
             self._thread.join()
         self.app.close()
@@ -261,3 +321,25 @@ class FakeVertexServer(AppControls):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _serve_in_thread(server: _Server) -> threading.Thread:
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"cjob-emu-fake-api-{server.server_address[1]}",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _shut(server: _Server) -> None:
+    """Stop serving (waits for ``serve_forever`` to return), unbind, end open connections."""
+    server.shutdown()
+    server.server_close()
+    server.close_connections()
