@@ -30,8 +30,8 @@ out.mkdir(parents=True, exist_ok=True)
 def _snapshot() -> dict[str, tuple[int, int]]:
     """Every file of the host's site-packages (and user site) with its size and mtime."""
     roots = {*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_path("purelib")}
-    base = Path(sys.base_prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    roots.add(str(base / "site-packages"))
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    roots.add(str(Path(sys.base_prefix) / "lib" / version / "site-packages"))
     files: dict[str, tuple[int, int]] = {}
     for root in sorted(roots):
         for directory, _, names in os.walk(root):
