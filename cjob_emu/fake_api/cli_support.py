@@ -6,12 +6,13 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import TextIO
 
 from cjob_emu.executor.gcs import DEFAULT_ROOT
 from cjob_emu.fake_api.executor_runner import ExecutorRunner
-from cjob_emu.fake_api.server import FakeVertexServer, is_loopback
+from cjob_emu.fake_api.server import FakeVertexServer, UnsafeBindWarning, is_loopback
 
 
 def serve(
@@ -32,7 +33,8 @@ def serve(
     ``gcs_root`` (default ``./.cjob-emu/gcs``) is served as Cloud Storage and is
     the gs:// root of jobs run in executor mode; ``backend`` and ``work_dir`` are
     for those jobs too (see :func:`cjob_emu.executor.submit`).
-    Prints the address first, so scripts can read it from the first line.
+    Prints the address first, so scripts can read it from the first line. Binding
+    anything but loopback prints a warning banner on ``err`` and says so in ``out``.
     Raises :class:`~cjob_emu.errors.EnvironmentProblem` when the port is in use
     or the host cannot be bound (the CLI's exit 3).
     """
@@ -42,7 +44,9 @@ def serve(
     executor_runner = ExecutorRunner(backend=backend, gcs_root=root, work_dir=work_dir)
     server = FakeVertexServer(host, port, mode=mode, state_dir=state_dir,
                               executor_runner=executor_runner, gcs_root=root)
-    server.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsafeBindWarning)  # the banner below says it louder
+        server.start()
     stop = stop or threading.Event()
     previous = _on_signals(stop)
     try:
@@ -56,6 +60,12 @@ def serve(
                 flush=True,
             )
         print(f"cjob-emu fake Vertex API listening on {server.url}", file=out)
+        if not is_loopback(host):
+            print(f"  WARNING: {host} is not loopback: reachable from other machines, "
+                  "no authentication", file=out)
+        print("  executor-mode replicas reach it through CJOB_EMU_API_ENDPOINT and "
+              "STORAGE_EMULATOR_HOST (docker: on the job network's gateway while it runs)",
+              file=out)
         print(f"  mode: {mode}; state: {state_dir or 'in memory'}; admin: {server.url}/_cjob_emu/",
               file=out)
         print(f"  Cloud Storage over {server.gcs_root}: STORAGE_EMULATOR_HOST={server.url}",
