@@ -1,0 +1,192 @@
+"""Ordinary (non custom-job) tasks, run by kfp.local's own single-task machinery.
+
+The pipeline walk is ours (custom-job tasks go to the executor), but a container
+task runs exactly as ``kfp.local`` runs it: its executor input, placeholders,
+Docker container or subprocess, and outputs. ``kfp.local`` has no public
+per-task entry point that accepts upstream artifacts, so this module calls
+``kfp.local.task_dispatcher.run_single_task_implementation`` (what kfp.local's
+own DAG orchestrator calls); it is the only place that touches kfp.local.
+
+kfp.local sees artifacts at local paths: its pipeline root is a directory inside
+the gs:// root, mounted at the same absolute path in its containers, so an
+artifact is ``gs://B/P`` for a CustomJob replica (``/gcs/B/P``) and
+``<root>/B/P`` for a kfp.local task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from kfp import dsl, local
+from kfp.dsl import executor as kfp_executor
+from kfp.local import status, task_dispatcher
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from cjob_emu.convert.executor_input import Artifact
+from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.executor.backend import LABEL_RUN
+from cjob_emu.executor.gcs import GcsRoot
+
+
+@contextlib.contextmanager
+def task_runner(
+    backend: str, labels: Mapping[str, str], *, as_host_user: bool = True
+) -> Iterator[Any]:
+    """The kfp.local runner for ordinary tasks on ``backend`` ("docker" or "process").
+
+    docker: kfp.local's DockerRunner on a network of the run's own (labelled
+    ``labels``, as its containers are), the invoking user's uid/gid like the
+    executor's replicas; on exit, also after Ctrl-C (which leaves kfp.local's
+    detached container running), its containers and network are removed.
+    process: kfp.local's SubprocessRunner in this Python, without a virtual
+    environment (one per task would need the network to install kfp into it).
+    """
+    if backend != "docker":
+        yield local.SubprocessRunner(use_venv=False)
+        return
+    import docker
+
+    client = docker.from_env()
+    network = client.networks.create(
+        f"cjob-emu-{labels.get(LABEL_RUN, 'run')}-tasks", driver="bridge", labels=dict(labels)
+    )
+    extra: dict[str, Any] = {"labels": dict(labels), "network": network.name}
+    if as_host_user:
+        extra["user"] = f"{os.getuid()}:{os.getgid()}"
+    try:
+        yield local.DockerRunner(**extra)
+    finally:
+        try:
+            _remove_containers(client, labels)
+            network.remove()
+        finally:
+            client.close()
+
+
+def _remove_containers(client: Any, labels: Mapping[str, str]) -> None:
+    """Remove the labelled containers and wait until they are gone (kfp.local starts them
+    with auto_remove, so a removal may already be under way)."""
+    from docker.errors import APIError, NotFound
+
+    selector = {"label": [f"{key}={value}" for key, value in labels.items() if value]}
+    deadline = time.monotonic() + 30
+    while containers := client.containers.list(all=True, filters=selector):
+        for container in containers:
+            with contextlib.suppress(NotFound, APIError):
+                container.remove(force=True)
+        if time.monotonic() > deadline:
+            names = ", ".join(c.name for c in containers)
+            raise EnvironmentProblem(f"kfp.local's containers {names} could not be removed")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """The outcome of one kfp.local task: ``outputs`` (parameters; artifacts as
+    RuntimeArtifact JSON with gs:// URIs) and ``log`` (what it printed)."""
+
+    succeeded: bool
+    outputs: dict[str, Any]
+    log: str
+
+
+def run_task(
+    *,
+    run_name: str,
+    component_name: str,
+    component: Mapping[str, Any],
+    executor: Mapping[str, Any],
+    arguments: Mapping[str, Any],
+    gcs: GcsRoot,
+    pipeline_root: str,
+    runner: Any,
+    image: str,
+    echo: bool = True,
+) -> TaskRun:
+    """Run one container task through kfp.local.
+
+    ``component`` and ``executor`` are pipeline-spec JSON; ``arguments`` the task's
+    parameter values (free of pipeline-level placeholders) and input artifacts
+    (RuntimeArtifact JSON, gs:// URIs); ``pipeline_root`` a gs:// URI; ``image`` the
+    local image to run instead of the executor's (the image map applied).
+    """
+    component_spec = json_format.ParseDict(component, pipeline_spec_pb2.ComponentSpec())
+    executor_spec = copy.deepcopy(dict(executor))
+    executor_spec["container"] = {**executor_spec["container"], "image": image}
+    executor_pb = json_format.ParseDict(
+        executor_spec, pipeline_spec_pb2.PipelineDeploymentConfig.ExecutorSpec()
+    )
+    local_arguments = {
+        name: _local_artifact(value, gcs) if _is_artifact(value) else value
+        for name, value in arguments.items()
+    }
+    with _captured(echo) as log:
+        outputs, task_status = task_dispatcher.run_single_task_implementation(
+            pipeline_resource_name=run_name,
+            component_name=component_name,
+            component_spec=component_spec,
+            executor_spec=executor_pb,
+            arguments=local_arguments,
+            pipeline_root=str(gcs.local_path(pipeline_root)),
+            runner=runner,
+            raise_on_error=False,
+            block_input_artifact=False,
+            unique_pipeline_id=run_name,
+        )
+    converted = {
+        name: _gcs_artifact(value, gcs) if isinstance(value, dsl.Artifact) else value
+        for name, value in outputs.items()
+    }
+    return TaskRun(task_status == status.Status.SUCCESS, converted, log.getvalue())
+
+
+def _is_artifact(value: Any) -> bool:
+    return isinstance(value, dict) and "uri" in value and "type" in value
+
+
+def _local_artifact(artifact: Artifact, gcs: GcsRoot) -> dsl.Artifact:
+    uri = str(artifact["uri"])
+    local_uri = str(gcs.local_path(uri)) if uri.startswith("gs://") else uri
+    instance: dsl.Artifact = kfp_executor.create_artifact_instance({**artifact, "uri": local_uri})
+    return instance
+
+
+def _gcs_artifact(artifact: dsl.Artifact, gcs: GcsRoot) -> Artifact:
+    uri = gcs.uri(artifact.uri) if gcs.holds(artifact.uri) else artifact.uri
+    return {
+        "name": artifact.name,
+        "type": {"schemaTitle": artifact.schema_title, "schemaVersion": artifact.schema_version},
+        "uri": uri,
+        "metadata": dict(artifact.metadata),
+    }
+
+
+class _Tee(io.StringIO):
+    def __init__(self, echo: Any) -> None:
+        super().__init__()
+        self._echo = echo
+
+    def write(self, text: str) -> int:
+        if self._echo is not None:
+            self._echo.write(text)
+            self._echo.flush()
+        return super().write(text)
+
+
+@contextlib.contextmanager
+def _captured(echo: bool) -> Iterator[io.StringIO]:
+    """kfp.local prints a task's output, and logs its own lines, to ``sys.stdout`` (its
+    logger's handler is made on entry): both are kept, and shown on stderr when ``echo``,
+    so our stdout stays ours (``--json``)."""
+    buffer = _Tee(sys.stderr if echo else None)
+    with contextlib.redirect_stdout(buffer):
+        yield buffer

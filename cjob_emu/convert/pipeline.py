@@ -1,0 +1,487 @@
+"""Run a compiled KFP pipeline on this machine, custom-job tasks on the local executor.
+
+    from cjob_emu.convert import run_pipeline
+
+    run = run_pipeline("pipeline.yaml", {"rows": 20}, backend="docker",
+                       gcs_root="out/gcs", image_map={"python:3.11": "my/image:tag"})
+    run.raise_for_state().outputs["Output"]
+
+The DAG walk is ours: each custom-job task (GCPC's launcher, whoever converted it)
+runs through :mod:`.custom_job_task`, every other container task through kfp.local
+(:mod:`.kfp_local`), outputs flowing between them. Artifacts live under the gs://
+root: the pipeline root is ``gs://cjob-emu/pipeline_root`` (or the pipeline's own
+``gs://`` default root) in the local directory standing for gs://.
+
+Conditions, loops, exit handlers and importers are refused before anything runs;
+every option that has no effect locally is listed in :attr:`PipelineRun.ignored`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import graphlib
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from cjob_emu.convert.check import is_compiled_pipeline, read_pipeline
+from cjob_emu.convert.custom_job_task import CustomJobSettings, run_custom_job_task
+from cjob_emu.convert.executor_input import (
+    build_executor_input,
+    missing_inputs,
+    parameter_values,
+    task_root,
+)
+from cjob_emu.convert.launcher import (
+    LOCATION_PLACEHOLDER,
+    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
+    PROJECT_PLACEHOLDER,
+    is_launcher_container,
+)
+from cjob_emu.convert.placeholders import resolve_pipeline_placeholders
+from cjob_emu.errors import InputError, JobFailedError
+from cjob_emu.executor import (
+    DEFAULT_WORK_DIR,
+    Backend,
+    ImageMap,
+    RunOptions,
+    get_backend,
+    new_run_id,
+)
+from cjob_emu.executor.backend import owner_labels
+from cjob_emu.executor.events import Event
+from cjob_emu.executor.gcs import GcsRoot
+
+PipelineSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+ImageMapLike = Union[ImageMap, Mapping[str, str], str, "os.PathLike[str]", None]
+
+DEFAULT_PIPELINE_ROOT = "gs://cjob-emu/pipeline_root"
+DEFAULT_PROJECT = "cjob-emu-local"
+DEFAULT_LOCATION = "us-central1"
+RUN_LABELS = "vertex-ai-pipelines-run-billing-id"
+"""The label the Pipelines backend gives every job of a run (VERTEX_AI_PIPELINES_RUN_LABELS)."""
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task of the run.
+
+    Attributes:
+        name: The task's name; tasks inside sub-DAGs are ``outer/inner``.
+        kind: ``"custom-job"``, ``"container"`` (run by kfp.local) or ``"dag"``.
+        succeeded: Whether it succeeded.
+        outputs: Output parameters, and artifacts as RuntimeArtifact JSON (gs:// URIs).
+        error: Why it failed.
+    """
+
+    name: str
+    kind: str
+    succeeded: bool
+    outputs: dict[str, Any]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """The end of a local pipeline run.
+
+    Attributes:
+        name: The run's name (``<pipeline>-<time>``): its outputs are under
+            ``<pipeline_root>/<name>/<task>/``.
+        succeeded: Whether every task succeeded.
+        outputs: The pipeline's outputs by name; artifacts as kfp ``dsl.Artifact``
+            objects whose ``uri`` (and ``path``) is the host file under the gs:// root.
+        tasks: Every task that ran, in order, by name.
+        ignored: Options of the pipeline that have no effect locally, one line each.
+        warnings: Where Vertex would run something else than the user wrote.
+        pipeline_root: The gs:// URI of the pipeline root.
+        gcs_root: The local directory standing for gs://.
+    """
+
+    name: str
+    succeeded: bool
+    outputs: dict[str, Any]
+    tasks: dict[str, TaskResult]
+    ignored: tuple[str, ...]
+    warnings: tuple[str, ...]
+    pipeline_root: str
+    gcs_root: Path
+
+    @property
+    def failed_task(self) -> TaskResult | None:
+        """The task that failed, if one did."""
+        return next((t for t in self.tasks.values() if not t.succeeded), None)
+
+    def raise_for_state(self) -> PipelineRun:
+        """Self if every task succeeded; else :class:`JobFailedError` naming the task."""
+        failed = self.failed_task
+        if failed is not None:
+            raise JobFailedError(f"task {failed.name} failed: {failed.error}")
+        return self
+
+
+@dataclass
+class _Run:
+    """What the walk shares: the spec, where things go, and what was said."""
+
+    spec: Mapping[str, Any]
+    name: str
+    gcs: GcsRoot
+    pipeline_root: str
+    pipeline_values: dict[str, str]
+    settings: CustomJobSettings
+    images: ImageMap
+    runner: Any
+    echo: bool
+    say: Callable[[str], None]
+    tasks: dict[str, TaskResult] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, task: str, message: str) -> None:
+        self.warnings.append(f"{task}: {message}")
+        self.say(f"WARNING {task}: {message}")
+
+
+def run_pipeline(
+    pipeline: PipelineSource,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    backend: str | Backend = "auto",
+    gcs_root: str | os.PathLike[str] | None = None,
+    image_map: ImageMapLike = None,
+    pipeline_root: str | None = None,
+    project: str = DEFAULT_PROJECT,
+    location: str = DEFAULT_LOCATION,
+    options: RunOptions | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    say: Callable[[str], None] | None = None,
+    echo: bool = True,
+) -> PipelineRun:
+    """Run a compiled pipeline (a PipelineSpec YAML/JSON file, or its parsed mapping).
+
+    Args:
+        pipeline: The compiled pipeline.
+        arguments: Pipeline parameters by name (defaults fill in the rest).
+        backend: "auto", "docker" or "process": kfp.local's DockerRunner or
+            SubprocessRunner for ordinary tasks, the executor's backend for CustomJobs.
+        gcs_root: The directory standing for gs:// (default ``./.cjob-emu/gcs``).
+        image_map: Registry image -> local tag, for ordinary tasks and replicas alike.
+        pipeline_root: A gs:// URI (default: the pipeline's gs:// root, else
+            :data:`DEFAULT_PIPELINE_ROOT`).
+        project: The pipeline's project (``{{$.pipeline_google_cloud_project_id}}``).
+        location: The pipeline's location (``{{$.pipeline_google_cloud_location}}``).
+        options: Choices for the CustomJobs' replicas (see :class:`RunOptions`).
+        runs_dir: Where each CustomJob's run directory goes (logs, final job).
+        on_event: Called with every executor event of every CustomJob.
+        say: Called with progress lines and warnings (default: nothing).
+        echo: Show what kfp.local tasks print on stderr.
+
+    Raises InputError (not a compiled pipeline, unknown or missing parameters, a
+    feature the local runner does not run), EnvironmentProblem (no such backend),
+    KeyboardInterrupt after stopping whatever ran.
+    """
+    spec = dict(pipeline) if isinstance(pipeline, Mapping) else read_pipeline(pipeline)
+    if not is_compiled_pipeline(spec):
+        raise InputError("not a compiled pipeline (no pipelineInfo/deploymentSpec/root)")
+    _refuse_unsupported(spec)
+    root_inputs = _pipeline_arguments(spec, arguments or {})
+    chosen = get_backend(backend)
+    run_id = new_run_id()
+    name = f"{spec['pipelineInfo']['name']}-{run_id}"
+    root_uri = pipeline_root or _default_root(spec)
+    if not root_uri.startswith("gs://"):
+        raise InputError(f"pipeline_root {root_uri!r} must be a gs:// URI")
+    gcs = GcsRoot.at(gcs_root if gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
+    gcs.local_path(root_uri)  # refuses a root that leaves the gs:// root
+    images = ImageMap.load(image_map)
+    opts = options or RunOptions()
+    from cjob_emu.convert import kfp_local
+
+    run = _Run(
+        spec=spec,
+        name=name,
+        gcs=gcs,
+        pipeline_root=root_uri,
+        pipeline_values={
+            PROJECT_PLACEHOLDER: project,
+            LOCATION_PLACEHOLDER: location,
+            PERSISTENT_RESOURCE_ID_PLACEHOLDER: "",
+            "{{$.pipeline_job_name}}": name,
+            "{{$.pipeline_job_resource_name}}": (
+                f"projects/{project}/locations/{location}/pipelineJobs/{name}"
+            ),
+            "{{$.pipeline_job_uuid}}": str(uuid.uuid4()),
+            "{{$.pipeline_root}}": root_uri,
+            "{{$.pipeline_job_create_time_utc}}": _now(),
+            "{{$.pipeline_job_schedule_time_utc}}": _now(),
+        },
+        settings=CustomJobSettings(
+            backend=chosen,
+            image_map=images,
+            options=opts,
+            runs_dir=None if runs_dir is None else Path(runs_dir) / name,
+            on_event=on_event,
+        ),
+        images=images,
+        runner=None,
+        echo=echo,
+        say=say or (lambda _: None),
+    )
+    if chosen.name == "process":
+        run.ignored.append(
+            "process backend: task images are ignored; ordinary tasks run in this Python "
+            "(kfp.local's SubprocessRunner without a virtual environment)"
+        )
+    labels = owner_labels(run_id)
+    with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
+        run.runner = runner
+        outputs, ok = _run_dag(run, spec["root"], root_inputs, "")
+    return PipelineRun(
+        name=name,
+        succeeded=ok,
+        outputs={k: _public(v, gcs) for k, v in outputs.items()} if ok else {},
+        tasks=dict(run.tasks),
+        ignored=tuple(dict.fromkeys(run.ignored)),
+        warnings=tuple(run.warnings),
+        pipeline_root=root_uri,
+        gcs_root=gcs.path,
+    )
+
+
+def _run_dag(
+    run: _Run, dag_component: Mapping[str, Any], inputs: Mapping[str, Any], prefix: str
+) -> tuple[dict[str, Any], bool]:
+    dag = dag_component.get("dag", {})
+    tasks = dag.get("tasks", {})
+    order = graphlib.TopologicalSorter(
+        {name: set(task.get("dependentTasks", [])) for name, task in sorted(tasks.items())}
+    )
+    produced: dict[str, dict[str, Any]] = {}
+    for task_name in order.static_order():
+        task = tasks[task_name]
+        path = prefix + task_name
+        component_name = task["componentRef"]["name"]
+        component = run.spec["components"][component_name]
+        arguments = _resolve(run, _task_arguments(task, inputs, produced))
+        _note_ignored(run, path, task, component)
+        if "dag" in component:
+            sub_inputs = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
+            sub_inputs.update({k: v for k, v in arguments.items() if k not in sub_inputs})
+            outputs, ok = _run_dag(run, component, sub_inputs, path + "/")
+            result = TaskResult(path, "dag", ok, outputs, "" if ok else "an inner task failed")
+        else:
+            result = _run_task(run, path, task_name, component_name, component, arguments)
+        run.tasks.setdefault(path, result)
+        if not result.succeeded:
+            return {}, False
+        produced[task_name] = result.outputs
+    return _dag_outputs(dag, produced), True
+
+
+def _run_task(
+    run: _Run,
+    path: str,
+    task_name: str,
+    component_name: str,
+    component: Mapping[str, Any],
+    arguments: Mapping[str, Any],
+) -> TaskResult:
+    executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    container = executor.get("container", {})
+    parameters = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
+    artifacts = {k: v for k, v in arguments.items() if k not in parameters}
+    missing = missing_inputs(component, {**parameters, **artifacts})
+    if missing:
+        raise InputError(f"task {path}: no value for required input(s) {', '.join(missing)}")
+    if is_launcher_container(container):
+        run.say(f"task {path}: CustomJob on the {_backend_name(run.settings.backend)} backend")
+        executor_input = build_executor_input(
+            component,
+            parameters,
+            {name: [artifact] for name, artifact in artifacts.items()},
+            task_root(run.pipeline_root, run.name, task_name),
+        )
+        values = {
+            **run.pipeline_values,
+            "{{$.pipeline_task_name}}": task_name,
+            "{{$.pipeline_task_uuid}}": str(uuid.uuid4()),
+        }
+        outcome = run_custom_job_task(
+            task_name=path.replace("/", "."),
+            component=component,
+            container=container,
+            executor_input=executor_input,
+            gcs=run.gcs,
+            pipeline_values=values,
+            system_labels={RUN_LABELS: str(uuid.uuid4().int % 10**19)},
+            settings=run.settings,
+            warn=lambda message: run.warn(path, message),
+        )
+        run.ignored.extend(f"{path}: {notice}" for notice in outcome.notices)
+        return TaskResult(path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error)
+    from cjob_emu.convert import kfp_local
+
+    image = run.images.resolve(str(container.get("image", "")))
+    run.say(f"task {path}: kfp.local ({image})")
+    done = kfp_local.run_task(
+        run_name=run.name,
+        component_name=component_name,
+        component=component,
+        executor=executor,
+        arguments={**parameters, **artifacts},
+        gcs=run.gcs,
+        pipeline_root=run.pipeline_root,
+        runner=run.runner,
+        image=image,
+        echo=run.echo,
+    )
+    error = "" if done.succeeded else "the task's container exited non-zero (see its log above)"
+    return TaskResult(path, "container", done.succeeded, done.outputs, error)
+
+
+def _task_arguments(
+    task: Mapping[str, Any], inputs: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A task's arguments from its inputs spec: constants, the DAG's inputs, upstream outputs."""
+    arguments: dict[str, Any] = {}
+    given = task.get("inputs", {})
+    for name, source in given.get("parameters", {}).items():
+        if "runtimeValue" in source:
+            arguments[name] = source["runtimeValue"].get("constant")
+        elif "taskOutputParameter" in source:
+            upstream = source["taskOutputParameter"]
+            arguments[name] = produced[upstream["producerTask"]][upstream["outputParameterKey"]]
+        elif "componentInputParameter" in source:
+            parent = source["componentInputParameter"]
+            if parent in inputs:
+                arguments[name] = inputs[parent]
+    for name, source in given.get("artifacts", {}).items():
+        if "taskOutputArtifact" in source:
+            upstream = source["taskOutputArtifact"]
+            arguments[name] = produced[upstream["producerTask"]][upstream["outputArtifactKey"]]
+        elif "componentInputArtifact" in source:
+            parent = source["componentInputArtifact"]
+            if parent in inputs:
+                arguments[name] = inputs[parent]
+    return arguments
+
+
+def _dag_outputs(dag: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any]]) -> dict:
+    outputs: dict[str, Any] = {}
+    spec = dag.get("outputs", {})
+    for name, selector in spec.get("parameters", {}).items():
+        source = selector.get("valueFromParameter", {})
+        outputs[name] = produced[source["producerSubtask"]][source["outputParameterKey"]]
+    for name, selectors in spec.get("artifacts", {}).items():
+        source = selectors["artifactSelectors"][0]
+        outputs[name] = produced[source["producerSubtask"]][source["outputArtifactKey"]]
+    return outputs
+
+
+def _resolve(run: _Run, value: Any) -> Any:
+    """``value`` with pipeline-level placeholders filled in, wherever strings sit in it
+    (kfp.local does not know them: it fails on ``{{$.pipeline_google_cloud_project_id}}``)."""
+    if isinstance(value, str):
+        return resolve_pipeline_placeholders(value, run.pipeline_values)
+    if isinstance(value, list):
+        return [_resolve(run, item) for item in value]
+    if isinstance(value, dict):
+        return {key: _resolve(run, item) for key, item in value.items()}
+    return value
+
+
+def _pipeline_arguments(spec: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    definitions = spec["root"].get("inputDefinitions", {})
+    known = {**definitions.get("parameters", {}), **definitions.get("artifacts", {})}
+    unknown = sorted(set(arguments) - set(known))
+    if unknown:
+        raise InputError(
+            f"the pipeline has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters: {', '.join(sorted(known)) or 'none'}"
+        )
+    values = parameter_values(spec["root"], arguments)
+    missing = [n for n in missing_inputs(spec["root"], values)]
+    if missing:
+        raise InputError(f"pipeline parameter(s) {', '.join(missing)} need a value (--param)")
+    return values
+
+
+def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
+    """What the local runner does not run, refused before anything runs."""
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    dags = [("", spec["root"])] + [
+        (name + "/", c) for name, c in spec.get("components", {}).items() if "dag" in c
+    ]
+    for prefix, component in dags:
+        for name, task in component.get("dag", {}).get("tasks", {}).items():
+            policy = task.get("triggerPolicy", {})
+            feature = None
+            if policy.get("condition"):
+                feature = "a condition (dsl.If/Condition)"
+            elif policy.get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED":
+                feature = "an exit handler"
+            elif "parameterIterator" in task or "artifactIterator" in task:
+                feature = "a loop (dsl.ParallelFor)"
+            else:
+                target = spec["components"].get(task["componentRef"]["name"], {})
+                executor = executors.get(target.get("executorLabel", ""), {})
+                if "importer" in executor:
+                    feature = "an importer (dsl.importer)"
+                elif "container" not in executor and "dag" not in target:
+                    feature = "an executor that is not a container"
+            if feature is not None:
+                raise InputError(
+                    f"task {prefix}{name} uses {feature}, which cjob-emu's local runner "
+                    "does not run; run such pipelines with kfp.local or on Vertex"
+                )
+
+
+def _note_ignored(
+    run: _Run, path: str, task: Mapping[str, Any], component: Mapping[str, Any]
+) -> None:
+    """Options of a task that have no effect locally, said once each."""
+    if task.get("cachingOptions", {}).get("enableCache"):
+        run.ignored.append(
+            f"{path}: caching: Vertex may reuse an earlier identical task's outputs; "
+            "the local runner always runs the task"
+        )
+    retry = task.get("retryPolicy", {})
+    if retry.get("maxRetryCount"):
+        run.ignored.append(f"{path}: retry policy ({retry['maxRetryCount']} retries): not applied")
+    if "executorLabel" not in component:
+        return
+    executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    resources = executor.get("container", {}).get("resources", {})
+    if resources and not is_launcher_container(executor.get("container", {})):
+        run.ignored.append(
+            f"{path}: container resources {sorted(resources)}: kfp.local ignores them"
+        )
+
+
+def _default_root(spec: Mapping[str, Any]) -> str:
+    root = str(spec.get("defaultPipelineRoot", ""))
+    return root if root.startswith("gs://") else DEFAULT_PIPELINE_ROOT
+
+
+def _public(value: Any, gcs: GcsRoot) -> Any:
+    """An output for the caller: artifacts as kfp ``dsl.Artifact`` at their host path."""
+    if isinstance(value, dict) and "uri" in value and "type" in value:
+        from kfp.dsl import executor as kfp_executor
+
+        uri = str(value["uri"])
+        local = str(gcs.local_path(uri)) if uri.startswith("gs://") else uri
+        return kfp_executor.create_artifact_instance({**value, "uri": local})
+    return value
+
+
+def _backend_name(backend: str | Backend) -> str:
+    return backend.name if isinstance(backend, Backend) else backend
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
