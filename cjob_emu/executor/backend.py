@@ -201,6 +201,11 @@ class ReplicaHandle(ABC):
     def close(self) -> None:
         """Release what the replica holds (e.g. remove its container). Idempotent."""
 
+    def termination_reason(self) -> str | None:
+        """Why it ended, when the backend knows more than the exit code (e.g. out of
+        memory, the engine went away); read after ``wait`` returned a non-zero code."""
+        return None
+
 
 class Backend(ABC):
     """Where replicas run: ``docker`` containers or host ``process``es."""

@@ -19,6 +19,7 @@ import math
 import os
 import shlex
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ from cjob_emu.executor.docker_resources import (
     network_gateway,
     remove_containers,
     remove_networks,
+    remove_run,
     run_selector,
 )
 from cjob_emu.executor.gcs import MOUNT_POINT
@@ -62,6 +64,10 @@ WRITABLE_HOME = "/tmp"
 KILLED_EXIT_CODE = 137
 """Exit code of a replica removed before its end was seen (128 + SIGKILL)."""
 
+ENGINE_RETURN_WAIT = 30.0
+"""Seconds a run waits for an engine that stopped answering (restarted, crashed) to
+answer again before it gives up on the run's replicas."""
+
 # Long-lived log streams and waits hold one connection each per replica.
 _MAX_CONNECTIONS = 100
 _ENGINE_TIMEOUT = 120
@@ -75,6 +81,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=
 export PYTHONPATH="{target}${{PYTHONPATH:+:$PYTHONPATH}}"
 exec "$PY" -m {module} "$@"
 """
+
+
+# Runs of this process whose teardown failed because the engine was gone: the next run
+# (cleanup_dead) or `cjob-emu cleanup` removes what they left once the engine answers.
+_UNFINISHED: set[str] = set()
+_UNFINISHED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -127,6 +139,14 @@ class DockerBackend(Backend):
         return f"{_hostname(run, replica)}:{VERTEX_PORT}"
 
     def prepare(self, run: RunSpec) -> list[str]:
+        try:
+            return self._prepare(run)
+        except requests.RequestException as exc:
+            if isinstance(exc, APIError):
+                raise
+            raise EnvironmentProblem(f"the Docker engine stopped answering: {exc}") from exc
+
+    def _prepare(self, run: RunSpec) -> list[str]:
         client = self.client
         notes = ensure_images(client, _run_images(run), pull=run.options.pull)
         notes += _accelerator_notes(run)
@@ -155,6 +175,16 @@ class DockerBackend(Backend):
         return notes
 
     def start(self, launch: ReplicaLaunch) -> ReplicaHandle:
+        try:
+            return self._start(launch)
+        except requests.RequestException as exc:
+            if isinstance(exc, APIError):
+                raise
+            raise EnvironmentProblem(
+                f"the Docker engine stopped answering while starting {launch.replica}: {exc}"
+            ) from exc
+
+    def _start(self, launch: ReplicaLaunch) -> ReplicaHandle:
         run = launch.run
         state = self._state(run)
         client = self.client
@@ -199,6 +229,20 @@ class DockerBackend(Backend):
                 known = set()
         if self._client is None and state is None:
             return  # this backend never reached the engine for the run
+        try:
+            self._remove_run(run, state, known)
+        except requests.RequestException as exc:
+            if isinstance(exc, APIError) or not _engine_back(self.client, ENGINE_RETURN_WAIT):
+                with _UNFINISHED_LOCK:
+                    _UNFINISHED.add(run.run_id)
+                raise EnvironmentProblem(
+                    f"could not remove the containers and network of run {run.run_id}: the "
+                    f"Docker engine does not answer ({exc}); the next run of this process or, "
+                    "once this process has ended, `cjob-emu cleanup` removes them"
+                ) from exc
+            self._remove_run(run, state, known)  # the engine is back (it restarted)
+
+    def _remove_run(self, run: RunSpec, state: _RunState | None, known: set[str]) -> None:
         client = self.client
         selector = run_selector(run.run_id)
         # The label lookup also finds containers whose creation raced with this teardown.
@@ -212,7 +256,16 @@ class DockerBackend(Backend):
             self._runs.pop(run.run_id, None)
 
     def cleanup_dead(self) -> list[str]:
-        return cleanup_dead(self.client)
+        removed = cleanup_dead(self.client)
+        with _UNFINISHED_LOCK:
+            unfinished = sorted(_UNFINISHED)
+        for run_id in unfinished:
+            # Runs of this process whose teardown met no engine: over, whatever their labels say.
+            removed += [f"{what} (run {run_id}, torn down without an engine)"
+                        for what in remove_run(self.client, run_id)]
+            with _UNFINISHED_LOCK:
+                _UNFINISHED.discard(run_id)
+        return removed
 
     def _state(self, run: RunSpec) -> _RunState:
         with self._lock:
@@ -247,6 +300,7 @@ class DockerReplica(ReplicaHandle):
         self._forget = forget
         self._lock = threading.Lock()
         self._exit_code: int | None = None
+        self._reason: str | None = None
         self._closed = False
 
     def lines(self) -> Iterator[str]:
@@ -266,23 +320,56 @@ class DockerReplica(ReplicaHandle):
             return  # removed while streaming: its output ends here
 
     def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code; with no timeout, also across an engine restart (bounded by
+        :data:`ENGINE_RETURN_WAIT`, then :class:`EnvironmentProblem`)."""
         with self._lock:
             if self._exit_code is not None:
                 return self._exit_code
-        try:
-            result = self._client.api.wait(self.container_id, timeout=timeout)
-        except requests.RequestException:
-            return None  # the engine did not answer within the timeout: still running
-        except NotFound:
-            code = KILLED_EXIT_CODE
-        else:
-            code = int(result["StatusCode"])
+        code: int | None = None
+        while code is None:
+            try:
+                result = self._client.api.wait(self.container_id, timeout=timeout)
+            except NotFound:
+                code, reason = KILLED_EXIT_CODE, "Error (its container was removed)"
+                self._set_reason(reason)
+            except requests.RequestException as exc:
+                if timeout is not None:
+                    return None  # the engine did not answer within the timeout
+                code = self._after_engine_loss(exc)  # None: it still runs (live restore)
+            else:
+                code = int(result["StatusCode"])
+                if code != 0:
+                    self._set_reason(self._exit_reason(code))
         with self._lock:
             if self._exit_code is None:
                 self._exit_code = code
             return self._exit_code
 
+    def termination_reason(self) -> str | None:
+        with self._lock:
+            return self._reason
+
     def stop(self, grace: float) -> None:
+        try:
+            self._stop(grace)
+        except requests.RequestException as exc:
+            if isinstance(exc, APIError) or not _engine_back(self._client, ENGINE_RETURN_WAIT):
+                raise
+            self._stop(grace)  # the engine restarted: the container is stopped or gone
+        self.wait()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            remove_containers(self._client, [self.container_id])
+        except requests.RequestException:
+            return  # the engine is gone: teardown removes the run's containers by label
+        self._forget(self.container_id)
+
+    def _stop(self, grace: float) -> None:
         try:
             if grace > 0:
                 self._client.api.stop(self.container_id, timeout=math.ceil(grace))
@@ -293,15 +380,50 @@ class DockerReplica(ReplicaHandle):
         except APIError as exc:
             if exc.status_code != 409:  # 409: not running any more
                 raise
-        self.wait()
 
-    def close(self) -> None:
+    def _set_reason(self, reason: str | None) -> None:
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        remove_containers(self._client, [self.container_id])
-        self._forget(self.container_id)
+            if self._reason is None:
+                self._reason = reason
+
+    def _exit_reason(self, code: int) -> str | None:
+        """What the engine knows beyond a non-zero exit code: out of memory, or that
+        the engine itself stopped the container as it shut down."""
+        try:
+            info = self._client.api.inspect_container(self.container_id)
+        except requests.RequestException:
+            info = {}
+        state = info.get("State") or {}
+        if state.get("OOMKilled"):
+            limit = (info.get("HostConfig") or {}).get("Memory") or 0
+            within = f" of its {limit / 2**20:.0f} MiB memory limit" if limit else ""
+            return f"OOMKilled (the replica ran out of memory{within})"
+        if code in (128 + 9, 128 + 15) and engine_problem() is not None:
+            # A shutting-down engine stops its containers, then stops answering.
+            return (
+                f"Error (killed by signal {code - 128}: the Docker engine stopped it as the "
+                "engine shut down or restarted)"
+            )
+        return None
+
+    def _after_engine_loss(self, exc: Exception) -> int | None:
+        """The exit code once an engine that dropped the wait answers again."""
+        if not _engine_back(self._client, ENGINE_RETURN_WAIT):
+            raise EnvironmentProblem(
+                f"the Docker engine went away while {self.replica} ran ({exc}) and did not "
+                f"answer again within {ENGINE_RETURN_WAIT:g}s"
+            ) from exc
+        try:
+            state = self._client.api.inspect_container(self.container_id)["State"]
+        except NotFound:
+            self._set_reason("Error (the Docker engine restarted and its container is gone)")
+            return KILLED_EXIT_CODE
+        if state.get("Running"):
+            return None
+        self._set_reason(
+            "Error (the Docker engine restarted while it ran and stopped its container)"
+        )
+        return int(state.get("ExitCode") or KILLED_EXIT_CODE)
 
 
 _CLIENT_LOCK = threading.Lock()
@@ -321,6 +443,19 @@ def _shared_client() -> Any:
             _CLIENTS.clear()
             _CLIENTS[os.getpid()] = client
         return client
+
+
+def _engine_back(client: Any, seconds: float) -> bool:
+    """Whether the engine answers (again) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.api.ping()
+            return True
+        except (DockerException, requests.RequestException):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
 
 
 def _hostname(run: RunSpec, replica: Replica) -> str:
@@ -450,6 +585,8 @@ def _container_config(
         "user": user,
         "hostname": launch.hostname,
         "name": name,
+        # The engine's own stops (when it shuts down) give the run's grace, not 10 s.
+        "stop_timeout": math.ceil(run.options.stop_grace),
         "labels": {**run.labels, LABEL_REPLICA: launch.replica.name},
         "host_config": client.api.create_host_config(**host_config),
         "networking_config": client.api.create_networking_config(

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -67,6 +69,7 @@ CODE_INVALID_ARGUMENT = 3
 CODE_DEADLINE_EXCEEDED = 4
 CODE_FAILED_PRECONDITION = 9
 CODE_INTERNAL = 13
+CODE_UNAVAILABLE = 14
 
 TERMINAL_STATES = frozenset(
     {JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED}
@@ -179,9 +182,10 @@ class ReplicaStatus:
 
 @dataclass(frozen=True)
 class _Outcome:
-    kind: str  # succeeded, failed, timeout or cancelled
+    kind: str  # succeeded, failed, lost, timeout or cancelled
     replica: Replica | None = None
     code: int = 0
+    reason: str = ""  # lost: why the backend cannot tell how the replica ended
 
 
 @dataclass
@@ -224,6 +228,7 @@ class RunningJob:
         self._subscribers: list[queue.Queue[Any]] = []
         self._history: list[Event] = []
         self._ended_events = False
+        self._closing = False  # the final state is being decided: cancel() is too late
         self._notices: list[Notice] = []
         self._live: dict[Replica, _Live] = {}
         self._status: dict[Replica, ReplicaStatus] = {
@@ -306,11 +311,12 @@ class RunningJob:
     def cancel(self) -> bool:
         """Ask the run to stop every replica and end CANCELLED; False if it already ended."""
         with self._lock:
-            if self._done.is_set() or JobState(self._job.state) in TERMINAL_STATES:
+            if self._closing or JobState(self._job.state) in TERMINAL_STATES:
                 return False
             if self._cancel.is_set():
                 return True
             self._cancel.set()
+        # Refused (no event) if the run ended meanwhile: it ends CANCELLED then, see _finish.
         self._set_state(JobState.JOB_STATE_CANCELLING)
         self._exits.put(_CANCEL)
         return True
@@ -348,8 +354,6 @@ class RunningJob:
                 self.backend.teardown(self.run)
             except Exception as exc:
                 self._notice(Notice(f"teardown of run {self.run.run_id} failed: {exc}"))
-            if self._cancel.is_set() and self._failure is None:
-                state, error = JobState.JOB_STATE_CANCELLED, _status(CODE_CANCELLED, "CANCELED")
             self._finish(state, error)
 
     def _execute(self) -> tuple[int, status_pb2.Status | None]:
@@ -376,6 +380,9 @@ class RunningJob:
                 return JobState.JOB_STATE_FAILED, _status(CODE_DEADLINE_EXCEEDED, message)
             if outcome.kind == "cancelled" or outcome.replica is None:
                 break
+            if outcome.kind == "lost":
+                message = f"cjob-emu lost track of the replica {outcome.replica}: {outcome.reason}"
+                return JobState.JOB_STATE_FAILED, _status(CODE_UNAVAILABLE, message)
             restart = self.run.job.job_spec.scheduling.restart_job_on_worker_restart
             if restart and attempt < self._max_restarts:
                 attempt += 1
@@ -459,10 +466,19 @@ class RunningJob:
                 None,
             )
         reader.start()
-        threading.Thread(
-            target=lambda: self._exits.put((attempt, replica, handle.wait())), daemon=True
-        ).start()
+        threading.Thread(target=self._watch, args=(replica, attempt, handle), daemon=True).start()
         self._emit(ReplicaStarted(replica, attempt))
+
+    def _watch(self, replica: Replica, attempt: int, handle: ReplicaHandle) -> None:
+        """Report the replica's end; a backend that cannot tell it (an engine gone for
+        good) reports why, so the job fails instead of waiting for ever."""
+        try:
+            code: int | str | None = handle.wait()
+        except Exception as exc:
+            code = str(exc) or repr(exc)
+        if code is None:
+            code = "the backend stopped waiting for it without an exit code"
+        self._exits.put((attempt, replica, code))
 
     def _read(self, replica: Replica, attempt: int, handle: ReplicaHandle, log: ReplicaLog) -> None:
         for line in handle.lines():
@@ -481,8 +497,10 @@ class RunningJob:
             if item is _CANCEL:
                 return _Outcome("cancelled")
             item_attempt, replica, code = item
-            if item_attempt != attempt or code is None:
+            if item_attempt != attempt:
                 continue
+            if isinstance(code, str):
+                return _Outcome("lost", replica, reason=code)
             self._ended(replica, code, stopped=False)
             if code != 0:
                 return _Outcome("failed", replica, code)
@@ -541,7 +559,7 @@ class RunningJob:
         tail = "\n".join(live.log.tail())
         message = (
             f"The replica {replica} exited with a non-zero status of {code}. "
-            "Termination reason: Error."
+            f"Termination reason: {_termination_reason(live.handle, code)}."
         )
         if attempt:
             message += (
@@ -556,6 +574,11 @@ class RunningJob:
 
     def _finish(self, state: int, error: status_pb2.Status | None) -> None:
         with self._lock:
+            # Decided under the lock cancel() takes: a cancel that got in ends the job
+            # CANCELLED, one that comes later is refused; never both, never CANCELLING last.
+            self._closing = True
+            if self._cancel.is_set() and self._failure is None:
+                state, error = JobState.JOB_STATE_CANCELLED, _status(CODE_CANCELLED, "CANCELED")
             if error is not None:
                 self._job.error = error
             self._job.end_time = _utcnow()
@@ -568,10 +591,6 @@ class RunningJob:
             replicas={r.name: self._result_of(r) for r in self.run.replicas},
             notices=tuple(self.notices),
         )
-        with contextlib.suppress(OSError):
-            from cjob_emu.spec import job_to_json
-
-            (self.run.run_dir / "job.json").write_text(job_to_json(self._result.job) + "\n")
         self._done.set()
         _RUNNING.discard(self)
         with self._emit_lock:
@@ -586,15 +605,32 @@ class RunningJob:
         )
 
     def _set_state(self, state: int, *, now: datetime | None = None, started: bool = False) -> None:
+        """Enter ``state`` and report it, unless the job has ended already (a terminal
+        state is final and reported once). Writes ``job.json`` in the run directory at
+        every change, so a run whose process died still shows where it got to."""
         # Never called with _lock held: watchers run under _emit_lock and may take _lock.
-        with self._lock:
-            now = now or _utcnow()
-            self._job.state = state
-            self._job.update_time = now
-            if started:
-                self._job.start_time = now
-            snapshot = CustomJob.deserialize(CustomJob.serialize(self._job))
-        self._emit(StateChanged(JobState(state), snapshot))
+        # Changing and reporting under _emit_lock keeps the events in the order of changes.
+        with self._emit_lock:
+            with self._lock:
+                if JobState(self._job.state) in TERMINAL_STATES:
+                    return
+                now = now or _utcnow()
+                self._job.state = state
+                self._job.update_time = now
+                if started:
+                    self._job.start_time = now
+                snapshot = CustomJob.deserialize(CustomJob.serialize(self._job))
+            self._write_job(snapshot)
+            self._emit(StateChanged(JobState(state), snapshot))
+
+    def _write_job(self, job: CustomJob) -> None:
+        from cjob_emu.spec import job_to_json
+
+        path = self.run.run_dir / "job.json"
+        partial = path.with_name(f".job.json.{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):
+            partial.write_text(job_to_json(job) + "\n")
+            os.replace(partial, path)  # readers never see half a file
 
     def _notice(self, notice: Notice) -> None:
         with self._lock:
@@ -627,6 +663,18 @@ def _cancel_at_exit() -> None:
     for job in jobs:
         with contextlib.suppress(BaseException):
             job.wait(60)
+
+
+def _termination_reason(handle: ReplicaHandle, code: int) -> str:
+    """Vertex's "Error", with what the backend or the exit code tells beyond it."""
+    reason = handle.termination_reason()
+    if reason:
+        return reason
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(code - 128).name
+            return f"Error (killed by signal {code - 128}, {name})"
+    return "Error"
 
 
 def _job_timeout(job: CustomJob) -> float:
