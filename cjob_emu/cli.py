@@ -144,6 +144,27 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from cjob_emu.convert.run_cli import pipeline_document
+
+    pipeline = pipeline_document(args.file)
+    if pipeline is not None:
+        return _run_pipeline(args, pipeline)
+    if args.param or args.pipeline_root or args.project:
+        raise InputError("--param, --pipeline-root and --project apply to compiled pipelines")
+    return _run_custom_job(args)
+
+
+def _run_pipeline(args: argparse.Namespace, pipeline: dict[str, Any]) -> int:
+    from cjob_emu.convert.run_cli import cmd_run_pipeline
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return cmd_run_pipeline(args, pipeline)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_custom_job(args: argparse.Namespace) -> int:
     from cjob_emu import cluster
     from cjob_emu.console import RunConsole
     from cjob_emu.executor import ImageMap, RunOptions, submit
@@ -329,12 +350,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run a CustomJob on this machine, as Vertex would",
+        help="run a CustomJob or a compiled KFP pipeline on this machine, as Vertex would",
         description="Validate the job, then run every replica (Docker containers, or host "
         "processes where no engine answers) with the environment Vertex gives it; stream "
-        "their logs; exit 0 when the job SUCCEEDED, 1 when it FAILED, 130 on Ctrl-C.",
+        "their logs; exit 0 when the job SUCCEEDED, 1 when it FAILED, 130 on Ctrl-C. "
+        "A compiled pipeline runs task by task: custom-job tasks as GCPC's launcher would "
+        "create them, every replica on the same backend; other tasks through kfp.local; "
+        "a summary lists every option ignored locally.",
     )
-    run.add_argument("file", metavar="JOB_FILE")
+    run.add_argument("file", metavar="JOB_OR_PIPELINE_FILE")
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="pipeline parameter (repeatable; lists and structs as JSON)",
+    )
+    run.add_argument(
+        "--pipeline-root",
+        metavar="GS_URI",
+        help="pipeline root (default: the pipeline's gs:// root, else gs://cjob-emu/pipeline_root)",
+    )
+    run.add_argument(
+        "--project",
+        help="the pipeline's project, for {{$.pipeline_google_cloud_project_id}} "
+        "(default: cjob-emu-local)",
+    )
     run.add_argument(
         "--backend",
         choices=["auto", "docker", "process"],
@@ -367,7 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="restarts allowed by restart_job_on_worker_restart (default: 3)",
     )
-    run.add_argument("--location", default=None, help="region to validate the job for")
+    run.add_argument(
+        "--location",
+        default=None,
+        help="region to validate the job for; a pipeline's location (default: us-central1)",
+    )
     run.add_argument("--gpus", action="store_true", help="pass host GPUs through (docker)")
     run.add_argument("--pull", action="store_true", help="pull missing images (docker)")
     run.add_argument(

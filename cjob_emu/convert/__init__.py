@@ -3,6 +3,9 @@
 - :func:`create_custom_training_job_from_component`: GCPC's converter, its
   defects fixed, with pools per role and Python package training (needs kfp).
 - :func:`validate_pipeline`: check every CustomJob task of a compiled pipeline.
+- :func:`run_pipeline`: run a compiled pipeline locally, custom-job tasks on the
+  executor (every replica), other tasks through kfp.local.
+- :func:`run_component`: run one component locally and get its outputs (for tests).
 
 Imported lazily, so the CLI starts without loading kfp.
 """
@@ -25,6 +28,8 @@ _EXPORTS = {
         "RuntimeValue",
     ],
     "cjob_emu.convert.launcher": ["DEFAULT_LAUNCHER_TAG", "LAUNCHER_IMAGE_NAME"],
+    "cjob_emu.convert.pipeline": ["run_pipeline", "PipelineRun", "TaskResult"],
+    "cjob_emu.convert.local_component": ["run_component"],
     "cjob_emu.convert.options": ["ROLES"],
 }
 _WHERE = _lazy.where(_EXPORTS)

@@ -139,6 +139,7 @@ class _Run:
     say: Callable[[str], None]
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, task: str, message: str) -> None:
@@ -189,14 +190,14 @@ def run_pipeline(
     if not is_compiled_pipeline(spec):
         raise InputError("not a compiled pipeline (no pipelineInfo/deploymentSpec/root)")
     _refuse_unsupported(spec)
-    root_inputs = _pipeline_arguments(spec, arguments or {})
+    gcs = GcsRoot.at(gcs_root if gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
+    root_inputs = _pipeline_arguments(spec, arguments or {}, gcs)
     chosen = get_backend(backend)
     run_id = new_run_id()
     name = f"{spec['pipelineInfo']['name']}-{run_id}"
     root_uri = pipeline_root or _default_root(spec)
     if not root_uri.startswith("gs://"):
         raise InputError(f"pipeline_root {root_uri!r} must be a gs:// URI")
-    gcs = GcsRoot.at(gcs_root if gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
     gcs.local_path(root_uri)  # refuses a root that leaves the gs:// root
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
@@ -241,6 +242,11 @@ def run_pipeline(
     with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
         run.runner = runner
         outputs, ok = _run_dag(run, spec["root"], root_inputs, "")
+    if run.cached:
+        run.ignored.append(
+            f"caching of {', '.join(run.cached)}: Vertex may reuse an earlier identical "
+            "task's outputs; the local runner always runs every task"
+        )
     return PipelineRun(
         name=name,
         succeeded=ok,
@@ -395,8 +401,15 @@ def _resolve(run: _Run, value: Any) -> Any:
     return value
 
 
-def _pipeline_arguments(spec: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
+def _pipeline_arguments(
+    spec: Mapping[str, Any], arguments: Mapping[str, Any], gcs: GcsRoot
+) -> dict[str, Any]:
     definitions = spec["root"].get("inputDefinitions", {})
+    artifacts = {
+        name: _artifact_argument(name, arguments[name], definition, gcs)
+        for name, definition in definitions.get("artifacts", {}).items()
+        if name in arguments
+    }
     known = {**definitions.get("parameters", {}), **definitions.get("artifacts", {})}
     unknown = sorted(set(arguments) - set(known))
     if unknown:
@@ -404,11 +417,40 @@ def _pipeline_arguments(spec: Mapping[str, Any], arguments: Mapping[str, Any]) -
             f"the pipeline has no parameter {', '.join(map(repr, unknown))}; "
             f"its parameters: {', '.join(sorted(known)) or 'none'}"
         )
-    values = parameter_values(spec["root"], arguments)
-    missing = [n for n in missing_inputs(spec["root"], values)]
+    values = parameter_values(
+        spec["root"], {k: v for k, v in arguments.items() if k not in artifacts}
+    )
+    values.update(artifacts)
+    missing = missing_inputs(spec["root"], values)
     if missing:
-        raise InputError(f"pipeline parameter(s) {', '.join(missing)} need a value (--param)")
+        raise InputError(f"pipeline input(s) {', '.join(missing)} need a value")
     return values
+
+
+def _artifact_argument(
+    name: str, value: Any, definition: Mapping[str, Any], gcs: GcsRoot
+) -> dict[str, Any]:
+    """An input artifact given by the caller (a kfp ``dsl.Artifact``), as RuntimeArtifact
+    JSON with a gs:// URI; its ``uri`` may be gs:// or a host path inside the gs:// root."""
+    uri = getattr(value, "uri", None)
+    if not isinstance(uri, str) or not uri:
+        raise InputError(
+            f"input artifact {name!r} must be a kfp dsl.Artifact (e.g. dsl.Dataset(uri=...)) "
+            f"with a uri, got {type(value).__name__}"
+        )
+    if not uri.startswith("gs://"):
+        if not gcs.holds(uri):
+            raise InputError(
+                f"input artifact {name!r}: {uri} is neither a gs:// URI nor a path inside "
+                f"the gs:// root {gcs.path}; put the file there so replicas see it under /gcs"
+            )
+        uri = gcs.uri(uri)
+    return {
+        "name": getattr(value, "name", "") or name,
+        "type": dict(definition.get("artifactType", {})),
+        "uri": uri,
+        "metadata": dict(getattr(value, "metadata", {}) or {}),
+    }
 
 
 def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
@@ -446,10 +488,7 @@ def _note_ignored(
 ) -> None:
     """Options of a task that have no effect locally, said once each."""
     if task.get("cachingOptions", {}).get("enableCache"):
-        run.ignored.append(
-            f"{path}: caching: Vertex may reuse an earlier identical task's outputs; "
-            "the local runner always runs the task"
-        )
+        run.cached.append(path)
     retry = task.get("retryPolicy", {})
     if retry.get("maxRetryCount"):
         run.ignored.append(f"{path}: retry policy ({retry['maxRetryCount']} retries): not applied")

@@ -1,0 +1,155 @@
+"""``cjob-emu run PIPELINE.yaml``: the CLI side of running a compiled pipeline locally.
+
+Parses ``--param NAME=VALUE`` by the pipeline's parameter types, runs
+:func:`~cjob_emu.convert.run_pipeline`, streams progress and replica logs on
+stderr, and ends with a summary: every task, the outputs, every option ignored
+locally and every warning. Exit codes: 0 succeeded, 1 a task failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cjob_emu.convert.check import is_compiled_pipeline
+from cjob_emu.errors import InputError
+
+
+def pipeline_document(path: str) -> dict[str, Any] | None:
+    """The pipeline spec in ``path`` when it is a compiled pipeline, else None (a CustomJob
+    file, or unreadable: the CustomJob reading reports that)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        document = next(iter(yaml.safe_load_all(text)), None)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return document if isinstance(document, dict) and is_compiled_pipeline(document) else None
+
+
+def parse_params(spec: Mapping[str, Any], pairs: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs as typed pipeline arguments: integers, doubles and booleans
+    parsed, lists and structs as JSON, strings as they are. InputError names the
+    parameter for an unknown name or a value of the wrong type."""
+    definitions = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise InputError(f"--param {pair!r}: write NAME=VALUE")
+        if name not in definitions:
+            known = ", ".join(sorted(definitions)) or "none"
+            raise InputError(f"--param {name}: the pipeline has no such parameter ({known})")
+        kind = definitions[name].get("parameterType", "STRING")
+        values[name] = _typed(name, text, kind)
+    return values
+
+
+def _typed(name: str, text: str, kind: str) -> Any:
+    try:
+        if kind == "NUMBER_INTEGER":
+            return int(text)
+        if kind == "NUMBER_DOUBLE":
+            return float(text)
+        if kind == "BOOLEAN":
+            if text.lower() not in ("true", "false"):
+                raise ValueError("not true or false")
+            return text.lower() == "true"
+        if kind in ("LIST", "STRUCT"):
+            value = json.loads(text)
+            expected = list if kind == "LIST" else dict
+            if not isinstance(value, expected):
+                raise ValueError(f"not a JSON {'list' if kind == 'LIST' else 'object'}")
+            return value
+    except ValueError as exc:
+        raise InputError(f"--param {name}={text!r}: {kind} expected ({exc})") from None
+    return text
+
+
+def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
+    """Run the compiled pipeline ``spec`` with the ``run`` command's arguments."""
+    from cjob_emu.convert.pipeline import DEFAULT_LOCATION, DEFAULT_PROJECT, run_pipeline
+    from cjob_emu.executor import ImageMap, RunOptions
+    from cjob_emu.executor.events import LogLine
+
+    if args.timeout is not None:
+        raise InputError("--timeout applies to a CustomJob file; a pipeline's jobs keep theirs")
+    arguments = parse_params(spec, args.param)
+    options = RunOptions(
+        gpus=args.gpus,
+        pull=args.pull,
+        run_as_host_user=not args.as_image_user,
+        resource_limits=args.resource_limits,
+        stop_grace=args.stop_grace,
+    )
+
+    def say(line: str) -> None:
+        print(f"cjob-emu: {line}", file=sys.stderr, flush=True)
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, LogLine):
+            print(f"  {event.replica.name} | {event.line}", file=sys.stderr, flush=True)
+
+    run = run_pipeline(
+        spec,
+        arguments,
+        backend=args.backend,
+        gcs_root=args.gcs_root,
+        image_map=ImageMap.load(args.image_map_file, args.image_map),
+        pipeline_root=args.pipeline_root,
+        project=args.project or DEFAULT_PROJECT,
+        location=args.location or DEFAULT_LOCATION,
+        options=options,
+        runs_dir=args.run_dir,
+        on_event=on_event,
+        say=say,
+    )
+    summary = {
+        "run": run.name,
+        "succeeded": run.succeeded,
+        "outputs": {k: _shown(v) for k, v in run.outputs.items()},
+        "tasks": {
+            t.name: {"kind": t.kind, "succeeded": t.succeeded, "error": t.error}
+            for t in run.tasks.values()
+        },
+        "ignored": list(run.ignored),
+        "warnings": list(run.warnings),
+        "pipeline_root": run.pipeline_root,
+        "gcs_root": str(run.gcs_root),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(summary)
+    return 0 if run.succeeded else 1
+
+
+def _shown(value: Any) -> Any:
+    uri = getattr(value, "uri", None)
+    return {"artifact": uri} if isinstance(uri, str) else value
+
+
+def _print_summary(summary: Mapping[str, Any]) -> None:
+    out = sys.stdout
+    verdict = "SUCCEEDED" if summary["succeeded"] else "FAILED"
+    print(f"pipeline run {summary['run']}: {verdict}", file=out)
+    for name, task in summary["tasks"].items():
+        state = "succeeded" if task["succeeded"] else f"FAILED: {task['error']}"
+        print(f"  task {name} ({task['kind']}): {state}", file=out)
+    for name, value in summary["outputs"].items():
+        print(f"  output {name} = {json.dumps(value, ensure_ascii=False)}", file=out)
+    print(f"  outputs under {summary['pipeline_root']}/{summary['run']}/", file=out)
+    print(f"  (gs:// is {summary['gcs_root']})", file=out)
+    if summary["ignored"]:
+        print("ignored or different locally:", file=out)
+        for line in summary["ignored"]:
+            print(f"  - {line}", file=out)
+    if summary["warnings"]:
+        print("WARNINGS (Vertex would run something else than written):", file=out)
+        for line in summary["warnings"]:
+            print(f"  - {line}", file=out)
