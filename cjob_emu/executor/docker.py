@@ -396,7 +396,7 @@ class DockerReplica(ReplicaHandle):
         state = info.get("State") or {}
         if state.get("OOMKilled"):
             limit = (info.get("HostConfig") or {}).get("Memory") or 0
-            within = f" of its {limit / 2**20:.0f} MiB memory limit" if limit else ""
+            within = f": its container's limit is {limit / 2**20:.0f} MiB" if limit else ""
             return f"OOMKilled (the replica ran out of memory{within})"
         if code in (128 + 9, 128 + 15) and engine_problem() is not None:
             # A shutting-down engine stops its containers, then stops answering.

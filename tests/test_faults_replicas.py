@@ -1,0 +1,157 @@
+"""Replicas killed from outside: SIGKILL (docker and process backends) and out of memory.
+
+Each ends the job FAILED with Vertex's replica error naming the replica and saying
+what killed it, and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from executor_jobs import IMAGE, job, python
+from google.cloud.aiplatform_v1 import JobState
+
+from cjob_emu.executor import LogLine, RunOptions, run_job
+from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID, LABEL_REPLICA
+from cjob_emu.executor.process import run_processes
+
+FAILED = JobState.JOB_STATE_FAILED
+FAST = RunOptions(stop_grace=1)
+SLEEP = "import time; time.sleep(300)"
+# Says its pid (the process backend's kill needs it), then waits to be killed.
+VICTIM = "import os, time\nprint('victim', os.getpid(), flush=True)\ntime.sleep(300)"
+
+
+def killer(kill: Any) -> tuple[Any, threading.Event]:
+    """An on_event callback that calls ``kill(event)`` once the victim said its pid."""
+    fired = threading.Event()
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, LogLine) and event.line.startswith("victim ") and not fired.is_set():
+            fired.set()
+            # Not from the executor's thread: the kill must not hold up its event delivery.
+            threading.Thread(target=kill, args=(event,), daemon=True).start()
+
+    return on_event, fired
+
+
+def assert_killed_by_sigkill(result: Any, replica: str) -> None:
+    assert result.state == FAILED
+    assert result.job.error.code == 3
+    assert result.job.error.message.startswith(
+        f"The replica {replica} exited with a non-zero status of 137. "
+        "Termination reason: Error (killed by signal 9, SIGKILL)."
+    ), result.job.error.message
+    assert result.exit_codes[replica] == 137
+    assert not result.replicas[replica].stopped
+
+
+def test_process_replica_killed_with_sigkill_fails_the_job_naming_it(tmp_path: Path) -> None:
+    def kill(event: LogLine) -> None:
+        os.kill(int(event.line.split()[1]), signal.SIGKILL)
+
+    on_event, fired = killer(kill)
+    result = run_job(
+        job("sigkill", [python(SLEEP), python(VICTIM)]),
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        run_dir=tmp_path / "run",
+        options=FAST,
+        timeout=60,
+        on_event=on_event,
+    )
+
+    assert fired.is_set()
+    assert_killed_by_sigkill(result, "workerpool1-0")
+    assert run_processes(result.run_id) == []
+
+
+@pytest.fixture
+def engine() -> Iterator[Any]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def mine(engine: Any, **labels: str) -> list[Any]:
+    """Containers and networks of this process (or with ``labels``)."""
+    wanted = labels or {LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())}
+    selector = {"label": [f"{k}={v}" for k, v in wanted.items()]}
+    return [
+        *engine.api.containers(all=True, filters=selector),
+        *engine.api.networks(filters=selector),
+    ]
+
+
+@pytest.mark.docker
+def test_docker_replica_killed_with_sigkill_fails_the_job_naming_it(
+    engine: Any, tmp_path: Path, cjob_test_image: str
+) -> None:
+    def kill(event: LogLine) -> None:
+        (victim,) = engine.api.containers(
+            filters={"label": [f"{LABEL_PID}={os.getpid()}", f"{LABEL_REPLICA}={event.replica}"]}
+        )
+        engine.api.kill(victim["Id"], signal="SIGKILL")
+
+    on_event, fired = killer(kill)
+    result = run_job(
+        job("sigkill", [python(SLEEP), python(VICTIM)]),
+        backend="docker",
+        gcs_root=tmp_path / "gcs",
+        run_dir=tmp_path / "run",
+        image_map={IMAGE: cjob_test_image},
+        options=FAST,
+        timeout=60,
+        on_event=on_event,
+    )
+
+    assert fired.is_set()
+    assert_killed_by_sigkill(result, "workerpool1-0")
+    assert result.replicas["workerpool0-0"].stopped
+    assert mine(engine) == []
+
+
+@pytest.mark.docker
+def test_docker_replica_out_of_memory_fails_the_job_saying_so(
+    engine: Any, tmp_path: Path, cjob_test_image: str
+) -> None:
+    # n1-highcpu-2 has 1.8 GB: with resource limits that is the container's memory limit.
+    hog = (
+        "chunks = []\n"
+        "for i in range(64):\n"
+        "    chunks.append(b'x' * 2**26)\n"
+        "    print('holding', (i + 1) * 64, 'MiB', flush=True)\n"
+        "print('never got here')\n"
+    )
+    the_job = job(
+        "oom",
+        [python(SLEEP, machine="n1-highcpu-2"), python(hog, machine="n1-highcpu-2")],
+    )
+    result = run_job(
+        the_job,
+        backend="docker",
+        gcs_root=tmp_path / "gcs",
+        run_dir=tmp_path / "run",
+        image_map={IMAGE: cjob_test_image},
+        options=RunOptions(stop_grace=1, resource_limits=True),
+        timeout=90,
+    )
+
+    assert result.state == FAILED
+    message = result.job.error.message
+    assert message.startswith(
+        "The replica workerpool1-0 exited with a non-zero status of 137. "
+        "Termination reason: OOMKilled (the replica ran out of memory: its container's "
+        "limit is 1843 MiB)."
+    ), message
+    assert "holding 1024 MiB" in message  # the last lines of its log come with it
+    assert "never got here" not in result.replicas["workerpool1-0"].log_path.read_text()
+    assert mine(engine) == []
