@@ -1,8 +1,24 @@
 """pytest plugin of cjob-emu, registered through the ``pytest11`` entry point.
 
-Fixtures: ``fake_vertex`` (a local Vertex API server with the SDK pointed at it),
-``fake_vertex_server`` (the session's server itself), ``vertex_mock`` (the same API
-through ``responses``, no port).
+Fixtures:
+
+- ``local_executor``: a :class:`~cjob_emu.executor.local.LocalExecutor` running jobs on
+  the chosen backend into the test's own gs:// root and run directories
+  (``.run(job, **kw) -> JobResult``, ``.submit(job, **kw) -> RunningJob``,
+  ``.path("gs://b/x") -> Path``); jobs still running when the test ends are cancelled
+  and their replicas removed.
+- ``gcs_root``: the test's gs:// root directory (a ``Path``; ``gs://b/x`` is ``b/x`` in it).
+- ``fake_vertex``: a local Vertex API server (and Cloud Storage over its own gs:// root)
+  with the SDK pointed at it; ``fake_vertex_server``: the session's server itself;
+  ``vertex_mock``: the same API through ``responses``, no port.
+- ``cjob_backend``: the backend name of ``--cjob-backend`` (auto|docker|process,
+  default auto), used by ``local_executor`` and by ``fake_vertex``'s executor mode.
+- ``cjob_image_map``: ``None``; override it in a conftest.py to map registry images to
+  local tags (``{"us-docker.pkg.dev/p/r/trainer:1": "trainer:dev"}``) for both.
+
+Under pytest-xdist every worker has its own server and its own directories, and every
+container and network carries the worker's pid, so workers never share or remove each
+other's resources.
 
 It declares the ``docker`` marker and enforces its policy: a ``docker`` test
 is skipped with a reason when no Docker engine answers, and fails instead
@@ -20,6 +36,19 @@ from typing import Any
 import pytest
 
 DOCKER_MARKER = "docker: needs a running Docker engine (fails instead of skipping when CI=true)"
+
+
+BACKENDS = ("auto", "docker", "process")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("cjob-emu").addoption(
+        "--cjob-backend",
+        choices=BACKENDS,
+        default="auto",
+        help="where local_executor and fake_vertex's executor mode run replicas "
+        "(auto: docker where an engine answers, else process; default auto)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,11 +77,50 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope="session")
-def fake_vertex_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One fake Vertex API (+ Cloud Storage over a temp gs:// root) per session or xdist worker."""
+def cjob_backend(pytestconfig: pytest.Config) -> str:
+    """The backend name ``--cjob-backend`` chose: "auto", "docker" or "process"."""
+    return str(pytestconfig.getoption("cjob_backend"))
+
+
+@pytest.fixture(scope="session")
+def cjob_image_map() -> Any:
+    """Image map of local_executor and fake_vertex (``None``); override to map images."""
+    return None
+
+
+@pytest.fixture
+def gcs_root(tmp_path: Path) -> Path:
+    """The test's own gs:// root directory: ``gs://bucket/name`` is ``gcs_root/bucket/name``."""
+    root = tmp_path / "gcs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def local_executor(
+    gcs_root: Path, tmp_path: Path, cjob_backend: str, cjob_image_map: Any
+) -> Iterator[Any]:
+    """Runs jobs on ``--cjob-backend`` into ``gcs_root`` and ``tmp_path/runs``; ends them after."""
+    from cjob_emu.executor.local import LocalExecutor
+
+    with LocalExecutor(
+        backend=cjob_backend,
+        gcs_root=gcs_root,
+        runs_dir=tmp_path / "runs",
+        image_map=cjob_image_map,
+    ) as executor:
+        yield executor
+
+
+@pytest.fixture(scope="session")
+def fake_vertex_server(
+    tmp_path_factory: pytest.TempPathFactory, cjob_backend: str, cjob_image_map: Any
+) -> Iterator[Any]:
+    """One fake Vertex API (+ Cloud Storage over a temp gs:// root) per session or xdist
+    worker; executor-mode jobs run on ``--cjob-backend``."""
     from cjob_emu.fake_api import fixtures
 
-    yield from fixtures.fake_vertex_server(tmp_path_factory)
+    yield from fixtures.fake_vertex_server(tmp_path_factory, cjob_backend, cjob_image_map)
 
 
 @pytest.fixture

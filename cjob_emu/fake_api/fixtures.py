@@ -11,10 +11,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cjob_emu.fake_api.app import FakeVertexApp
+from cjob_emu.fake_api.executor_runner import ExecutorRunner
 from cjob_emu.fake_api.mock import VertexMock
 from cjob_emu.fake_api.sdk import DEFAULT_STAGING_BUCKET, sdk_pointed_at
 from cjob_emu.fake_api.server import FakeVertexServer
@@ -23,11 +25,21 @@ MOCK_STORAGE_HOST = "https://storage.googleapis.com"
 """What ``vertex_mock`` sets ``STORAGE_EMULATOR_HOST`` to: GCS's own host, intercepted."""
 
 
-def fake_vertex_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVertexServer]:
+def fake_vertex_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    cjob_backend: str = "auto",
+    cjob_image_map: Any = None,
+) -> Iterator[FakeVertexServer]:
     """Session scope: one fake Vertex API on 127.0.0.1 and a free port, also serving a
-    temporary gs:// root as Cloud Storage (``server.gcs_root``)."""
+    temporary gs:// root as Cloud Storage (``server.gcs_root``). Executor-mode jobs run
+    on ``cjob_backend`` with ``cjob_image_map``."""
+    gcs_root = tmp_path_factory.mktemp("gcs")
+    work_dir = tmp_path_factory.mktemp("runs")
+    runner = ExecutorRunner(
+        backend=cjob_backend, gcs_root=gcs_root, work_dir=work_dir, image_map=cjob_image_map
+    )
     server = FakeVertexServer(
-        gcs_root=tmp_path_factory.mktemp("gcs"), work_dir=tmp_path_factory.mktemp("runs")
+        gcs_root=gcs_root, work_dir=work_dir, executor_runner=runner
     ).start()
     try:
         yield server
