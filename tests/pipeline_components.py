@@ -1,0 +1,74 @@
+"""KFP components and pipelines for the local runner's tests.
+
+No ``from __future__ import annotations``: KFP reads the annotations as types.
+"""
+
+from kfp import dsl
+
+from cjob_emu.convert import create_custom_training_job_from_component
+
+BASE_IMAGE = "python:3.11"
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def flip() -> str:
+    return "heads"
+
+
+@dsl.pipeline(name="branchy")
+def branchy() -> None:
+    coin = flip()
+    with dsl.If(coin.output == "heads"):
+        flip()
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def crash(message: str) -> str:
+    """Fails on the chief, so the CustomJob fails (the worker succeeds)."""
+    import json
+    import os
+
+    task = json.loads(os.environ.get("CLUSTER_SPEC", "{}")).get("task", {})
+    if task.get("type") == "workerpool0":
+        raise RuntimeError(message)
+    return "worker done"
+
+
+crash_job = create_custom_training_job_from_component(crash, replica_count=2)
+
+
+@dsl.pipeline(name="crashing")
+def crashing(message: str = "boom") -> str:
+    return crash_job(message=message).outputs["Output"]
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def nap(seconds: int) -> int:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@dsl.pipeline(name="napping")
+def napping(seconds: int = 300) -> int:
+    return nap(seconds=seconds).output
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def shout(text: str, data: dsl.Input[dsl.Dataset], out: dsl.Output[dsl.Artifact]) -> str:
+    """Reads its input artifact on every replica; the chief writes the output artifact."""
+    import json
+    import os
+
+    task = json.loads(os.environ.get("CLUSTER_SPEC", "{}")).get("task", {})
+    with open(data.path) as f:
+        content = f.read()
+    if task.get("type", "workerpool0") == "workerpool0":
+        with open(out.path, "w") as f:
+            f.write(content.upper() + text)
+        out.metadata["chars"] = len(content)
+    return f"{task.get('type')}-{task.get('index')}"
+
+
+shout_job = create_custom_training_job_from_component(shout, replica_count=2)

@@ -1,0 +1,182 @@
+"""Compiled pipelines run locally on the docker backend: ordinary tasks in kfp.local's
+containers, custom-job tasks as real multi-replica CustomJobs, outputs flowing between
+them through the gs:// root. The test image stands in for python:3.11; after each test
+no container or network of this process is left on the engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pipeline_components
+import pytest
+from kfp import compiler, dsl
+from pipeline_checks import PIPELINES, check_train_eval
+
+from cjob_emu import cli
+from cjob_emu.convert import run_component, run_pipeline
+from cjob_emu.errors import JobFailedError
+from cjob_emu.executor import RunOptions
+from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
+
+pytestmark = pytest.mark.docker
+
+FAST = RunOptions(stop_grace=1)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def ours(engine: Any, pid: int | None = None) -> tuple[list[Any], list[Any]]:
+    """Containers and networks owned by process ``pid`` (default: this one)."""
+    wanted = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(pid or os.getpid())}
+    selector = {"label": [f"{k}={v}" for k, v in wanted.items()]}
+    return (
+        engine.api.containers(all=True, filters=selector),
+        engine.api.networks(filters=selector),
+    )
+
+
+@pytest.fixture(autouse=True)
+def nothing_left(engine: Any) -> Iterator[None]:
+    """After each test: no container or network of this process (kfp.local's included)."""
+    yield
+    containers, networks = ours(engine)
+    for container in containers:
+        engine.api.remove_container(container["Id"], force=True)
+    for network in networks:
+        engine.api.remove_network(network["Id"])
+    assert [c["Names"] for c in containers] == []
+    assert [n["Name"] for n in networks] == []
+
+
+@pytest.fixture
+def images(cjob_test_image: str) -> dict[str, str]:
+    return {pipeline_components.BASE_IMAGE: cjob_test_image}
+
+
+@pytest.mark.parametrize("name", ["train_eval.yaml", "train_eval_gcpc.yaml"])
+def test_train_eval_runs_end_to_end(name: str, tmp_path: Path, images: dict[str, str]) -> None:
+    gcs = tmp_path / "gcs"
+    run = run_pipeline(
+        PIPELINES / name,
+        {"rows": 12},
+        backend="docker",
+        gcs_root=gcs,
+        image_map=images,
+        options=FAST,
+        runs_dir=tmp_path / "runs",
+        echo=False,
+    )
+    check_train_eval(run, gcs)
+    assert "train: replicas run as uid:gid" in "\n".join(run.ignored)
+    # three replicas ran; the chief's success ends the job (as on Vertex)
+    logs = tmp_path / "runs" / run.name / "train" / "logs"
+    assert sorted(p.stem for p in logs.glob("*.log")) == [
+        "workerpool0-0",
+        "workerpool1-0",
+        "workerpool1-1",
+    ]
+    chief = (logs / "workerpool0-0.log").read_text()
+    assert "workerpool0-0: fitted a=2.0 b=1.0 on 12 rows, 3 epochs" in chief
+
+
+def test_run_component_runs_a_converted_component_and_returns_its_outputs(
+    tmp_path: Path, images: dict[str, str]
+) -> None:
+    gcs = tmp_path / "gcs"
+    data = gcs / "bucket" / "in.txt"
+    data.parent.mkdir(parents=True)
+    data.write_text("hello")
+    outputs = run_component(
+        pipeline_components.shout_job,
+        {"text": "!", "data": dsl.Dataset(uri="gs://bucket/in.txt")},
+        backend="docker",
+        gcs_root=gcs,
+        image_map=images,
+        options=FAST,
+    )
+    out = outputs["out"]
+    assert isinstance(out, dsl.Artifact)
+    assert Path(out.path).read_text() == "HELLO!"
+    assert Path(out.path).is_relative_to(gcs.resolve())
+    assert out.metadata == {"chars": 5}
+    assert outputs["Output"] == "workerpool0-0"
+    assert "customJobs/" in json.loads(outputs["gcp_resources"])["resources"][0]["resourceUri"]
+
+
+def test_a_failing_replica_fails_the_task_with_its_log(
+    tmp_path: Path, images: dict[str, str]
+) -> None:
+    with pytest.raises(JobFailedError, match=r"workerpool0-0 exited[\s\S]*RuntimeError: kaput"):
+        run_component(
+            pipeline_components.crash_job,
+            {"message": "kaput"},
+            backend="docker",
+            gcs_root=tmp_path / "gcs",
+            image_map=images,
+            options=FAST,
+        )
+
+
+def test_cli_exit_codes(tmp_path: Path, images: dict[str, str], capsys: Any) -> None:
+    path = tmp_path / "crashing.yaml"
+    compiler.Compiler().compile(pipeline_components.crashing, str(path))
+    common = [
+        "--backend",
+        "docker",
+        "--gcs-root",
+        str(tmp_path / "gcs"),
+        "--stop-grace",
+        "1",
+        "--image-map",
+        f"python:3.11={images['python:3.11']}",
+    ]
+    assert cli.main(["run", str(path), "--param", "nope=1", *common]) == 2
+    assert "no such parameter" in capsys.readouterr().err
+    assert cli.main(["run", str(path), "--json", *common]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["succeeded"] is False
+    assert summary["tasks"]["crash"]["succeeded"] is False
+    assert "RuntimeError: boom" in summary["tasks"]["crash"]["error"]
+
+
+def test_ctrl_c_stops_a_kfp_local_container_and_leaves_nothing(
+    tmp_path: Path, images: dict[str, str], engine: Any
+) -> None:
+    path = tmp_path / "napping.yaml"
+    compiler.Compiler().compile(pipeline_components.napping, str(path))
+    command = [sys.executable, "-m", "cjob_emu.cli", "run", str(path), "--backend", "docker"]
+    command += [
+        "--gcs-root",
+        str(tmp_path / "gcs"),
+        "--image-map",
+        f"python:3.11={images[pipeline_components.BASE_IMAGE]}",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ours(engine, child.pid)[0]:
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "kfp.local's container never started"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    assert ours(engine, child.pid) == ([], [])

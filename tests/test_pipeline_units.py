@@ -1,0 +1,224 @@
+"""The local pipeline runner's pure parts: executor input, the launcher's treatment of a
+payload, typed --param values, what is refused. No Docker, no GCPC (runs in aip2 too):
+GCPC's own output is the precompiled fixtures/pipelines/train_eval_gcpc.yaml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pipeline_components
+import pytest
+import yaml
+from kfp import compiler
+
+from cjob_emu.convert import run_pipeline
+from cjob_emu.convert.executor_input import (
+    build_executor_input,
+    missing_inputs,
+    parameter_values,
+    read_outputs,
+)
+from cjob_emu.convert.launch import LaunchFailed, gcp_resources, prepare_launch
+from cjob_emu.convert.launcher import (
+    LOCATION_PLACEHOLDER,
+    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
+    PROJECT_PLACEHOLDER,
+)
+from cjob_emu.convert.placeholders import resolve_pipeline_placeholders
+from cjob_emu.convert.run_cli import parse_params
+from cjob_emu.errors import InputError
+from cjob_emu.spec import load_job
+from cjob_emu.validate import validate
+
+PIPELINES = Path(__file__).resolve().parent.parent / "fixtures" / "pipelines"
+VALUES = {
+    PROJECT_PLACEHOLDER: "proj",
+    LOCATION_PLACEHOLDER: "europe-west4",
+    PERSISTENT_RESOURCE_ID_PLACEHOLDER: "",
+}
+DATA = {
+    "name": "data",
+    "type": {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"},
+    "uri": "gs://b/root/run/prepare-data/data",
+    "metadata": {},
+}
+ROOT = "gs://b/root/run/train"
+
+
+def load(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((PIPELINES / name).read_text())
+    return document
+
+
+def resolve(value: Any) -> Any:
+    return resolve_pipeline_placeholders(value, VALUES) if isinstance(value, str) else value
+
+
+def train_launch(name: str, arguments: dict[str, Any] | None = None) -> tuple[Any, dict]:
+    spec = load(name)
+    component = spec["components"]["comp-train"]
+    container = spec["deploymentSpec"]["executors"]["exec-train"]["container"]
+    params = parameter_values(component, {"epochs": 3, **(arguments or {})}, resolve=resolve)
+    executor_input = build_executor_input(component, params, {"data": [DATA]}, ROOT)
+    launch = prepare_launch(
+        container, executor_input, pipeline_values=VALUES, system_labels={"run": "7"}
+    )
+    return launch, executor_input
+
+
+def test_parameter_values_take_arguments_then_resolved_defaults_and_make_integers_ints() -> None:
+    component = load("train_eval.yaml")["components"]["comp-train"]
+    values = parameter_values(component, {"epochs": 5.0}, resolve=resolve)
+    assert values["epochs"] == 5 and isinstance(values["epochs"], int)
+    assert values["project"] == "proj" and values["location"] == "europe-west4"
+    assert values["persistent_resource_id"] == ""
+    assert values["display_name"] == "train-eval"
+    # optional inputs without a default are left out, as the backend leaves them
+    assert "labels" not in values and "reserved_ip_ranges" not in values
+    assert missing_inputs(component, values) == ["data"]
+
+
+def test_executor_input_puts_outputs_under_the_task_root_seen_under_gcs() -> None:
+    component = load("train_eval.yaml")["components"]["comp-train"]
+    executor_input = build_executor_input(component, {"epochs": 3}, {"data": [DATA]}, ROOT)
+    outputs = executor_input["outputs"]
+    assert outputs["outputFile"] == "/gcs/b/root/run/train/executor_output.json"
+    assert outputs["parameters"]["gcp_resources"] == {
+        "outputFile": "/gcs/b/root/run/train/gcp_resources"
+    }
+    model = outputs["artifacts"]["model"]["artifacts"][0]
+    assert model["uri"] == f"{ROOT}/model" and model["type"]["schemaTitle"] == "system.Model"
+    assert executor_input["inputs"]["artifacts"]["data"]["artifacts"] == [DATA]
+
+
+@pytest.mark.parametrize("name", ["train_eval.yaml", "train_eval_gcpc.yaml"])
+def test_launch_of_both_converters_is_the_same_valid_job(name: str) -> None:
+    launch, executor_input = train_launch(name)
+    job = launch.job
+    assert launch.project == "proj" and launch.location == "europe-west4"
+    assert launch.warnings == ()
+    assert job["display_name"] == "train-eval"
+    assert job["labels"] == {"run": "7"}
+    pools = job["job_spec"]["worker_pool_specs"]
+    assert [p["replica_count"] for p in pools] == [1, 2]
+    assert all(isinstance(p["replica_count"], int) for p in pools)
+    # the launcher's empty-value pass and max-wait rule
+    assert "max_wait_duration" not in job["job_spec"]["scheduling"]
+    for empty in ("persistent_resource_id", "network", "service_account", "reserved_ip_ranges"):
+        assert empty not in job["job_spec"]
+    assert "encryption_spec" not in job
+    # {{$.json_escape[1]}} inside the payload became the executor input, one argument
+    args = pools[0]["container_spec"]["args"]
+    assert json.loads(args[args.index("--executor_input") + 1]) == executor_input
+    assert validate(load_job(job), location="europe-west4").ok
+
+
+def test_the_two_converters_give_the_same_pools() -> None:
+    ours, _ = train_launch("train_eval.yaml")
+    theirs, _ = train_launch("train_eval_gcpc.yaml")
+    assert ours.job["job_spec"]["worker_pool_specs"] == theirs.job["job_spec"]["worker_pool_specs"]
+
+
+def test_a_value_that_breaks_the_payload_fails_the_task_as_on_vertex() -> None:
+    with pytest.raises(LaunchFailed, match="display_name") as caught:
+        train_launch("train_eval.yaml", {"display_name": 'say "hi"'})
+    assert "fails on Vertex too" in str(caught.value)
+
+
+def test_a_value_the_payload_changes_is_warned_about_and_run_as_vertex_would() -> None:
+    launch, _ = train_launch("train_eval.yaml", {"display_name": "tab\\there"})
+    assert launch.job["display_name"] == "tab\there"  # the JSON escape took effect
+    assert any("display_name" in w and "unescaped" in w for w in launch.warnings)
+
+
+def test_an_empty_pool_is_dropped_and_the_role_shift_warned_about() -> None:
+    pools = [
+        {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1.0},
+        {},
+        {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 2.0},
+    ]
+    for pool in (pools[0], pools[2]):
+        pool["container_spec"] = {"image_uri": "python:3.11", "command": ["true"]}
+    launch, _ = train_launch("train_eval.yaml", {"worker_pool_specs": pools})
+    assert len(launch.job["job_spec"]["worker_pool_specs"]) == 2
+    assert any("pool 2 runs as pool 1" in w for w in launch.warnings)
+
+
+def test_max_wait_duration_set_by_the_user_without_flex_start_is_warned_about() -> None:
+    launch, _ = train_launch("train_eval.yaml", {"max_wait_duration": "3600s"})
+    assert "max_wait_duration" not in launch.job["job_spec"]["scheduling"]
+    assert any("max_wait_duration '3600s' is dropped" in w for w in launch.warnings)
+    flex, _ = train_launch(
+        "train_eval.yaml", {"max_wait_duration": "3600s", "strategy": "FLEX_START"}
+    )
+    assert flex.job["job_spec"]["scheduling"]["max_wait_duration"] == "3600s"
+
+
+def test_read_outputs_from_files_and_executor_output() -> None:
+    component = {
+        "outputDefinitions": {
+            "parameters": {
+                "count": {"parameterType": "NUMBER_INTEGER"},
+                "score": {"parameterType": "NUMBER_DOUBLE"},
+                "ok": {"parameterType": "BOOLEAN"},
+                "who": {"parameterType": "STRING"},
+                "gcp_resources": {"parameterType": "STRING"},
+            },
+            "artifacts": {"model": {"artifactType": {"schemaTitle": "system.Model"}}},
+        }
+    }
+    executor_input = build_executor_input(component, {}, {}, ROOT)
+    written = {
+        "parameterValues": {"count": 3.0, "score": 2.0},
+        "artifacts": {"model": {"artifacts": [{"uri": "/elsewhere", "metadata": {"acc": 0.9}}]}},
+    }
+    files = {"ok": "True", "who": "workerpool0-0\n"}
+    outputs = read_outputs(
+        component, executor_input, written, files, skip=frozenset(["gcp_resources"])
+    )
+    assert outputs["count"] == 3 and isinstance(outputs["count"], int)
+    assert outputs["score"] == 2.0 and isinstance(outputs["score"], float)
+    assert outputs["ok"] is True and outputs["who"] == "workerpool0-0\n"
+    # the artifact stays where the executor input put it; the metadata comes back
+    assert outputs["model"]["uri"] == f"{ROOT}/model"
+    assert outputs["model"]["metadata"] == {"acc": 0.9}
+    assert "gcp_resources" not in outputs
+    with pytest.raises(ValueError, match="count"):
+        read_outputs(component, executor_input, None, {"count": "three"})
+
+
+def test_gcp_resources_names_the_job_as_the_launcher_does() -> None:
+    assert gcp_resources("p", "us-east1", "42") == {
+        "resources": [
+            {
+                "resourceType": "CustomJob",
+                "resourceUri": "https://us-east1-aiplatform.googleapis.com/v1/projects/p"
+                "/locations/us-east1/customJobs/42",
+            }
+        ]
+    }
+
+
+def test_params_are_typed_by_the_pipeline() -> None:
+    spec = load("train_eval.yaml")
+    assert parse_params(spec, ["rows=7", "epochs=2"]) == {"rows": 7, "epochs": 2}
+    with pytest.raises(InputError, match="--param rows='seven': NUMBER_INTEGER"):
+        parse_params(spec, ["rows=seven"])
+    with pytest.raises(InputError, match="no such parameter"):
+        parse_params(spec, ["rowz=1"])
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        parse_params(spec, ["rows"])
+
+
+def test_unknown_arguments_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no parameter 'rowz'"):
+        run_pipeline(PIPELINES / "train_eval.yaml", {"rowz": 1}, gcs_root=tmp_path)
+
+
+def test_control_flow_is_refused_with_the_task_named(tmp_path: Path) -> None:
+    path = tmp_path / "branchy.yaml"
+    compiler.Compiler().compile(pipeline_components.branchy, str(path))
+    with pytest.raises(InputError, match=r"task condition-1 uses a condition \(dsl.If"):
+        run_pipeline(path, gcs_root=tmp_path / "gcs")
