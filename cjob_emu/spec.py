@@ -82,14 +82,20 @@ def job_from_mapping(data: Mapping[str, Any]) -> CustomJob:
     rules of a well-formed job are not checked here: see
     :func:`cjob_emu.validate.validate`.
     """
+    from cjob_emu.validate import validate
+    from cjob_emu.validate.schema import schema_of
+    from cjob_emu.validate.structure import StructureCheck
+
+    # The validator's structural pass first: it names every problem with its path, and
+    # refuses what Vertex refuses but json_format lets through ("" or [] for an object).
+    check = StructureCheck()
+    check.root(data, schema_of(CustomJob.pb().DESCRIPTOR))
+    if check.errors:
+        raise InvalidJobError(validate(data))
     pb = CustomJob.pb()()
     try:
         json_format.ParseDict(data, pb)
     except (json_format.ParseError, TypeError, ValueError, AttributeError):
-        # json_format stops at the first problem; the validator's structural
-        # pass names all of them with their paths.
-        from cjob_emu.validate import validate
-
         raise InvalidJobError(validate(data)) from None
     return CustomJob.wrap(pb)
 
