@@ -158,3 +158,117 @@ def test_each_test_starts_with_an_empty_gcs_root_part_1(fake_vertex: FakeVertexS
 def test_each_test_starts_with_an_empty_gcs_root_part_2(fake_vertex: FakeVertexServer) -> None:
     assert fake_vertex.gcs_root is not None
     assert sorted(p.name for p in fake_vertex.gcs_root.iterdir()) == ["cjob-emu-staging"]
+
+
+def test_metadata_is_kept_patched_and_replaced(gcs: tuple[StorageClient, Path]) -> None:
+    client, root = gcs
+    bucket = client.create_bucket("meta-bucket")
+    blob = bucket.blob("reports/summary")
+    blob.metadata = {"owner": "team-a", "stage": "raw"}
+    blob.cache_control = "no-cache"
+    blob.upload_from_string(b"{}", content_type="application/json")
+    got = bucket.get_blob("reports/summary")
+    assert got.content_type == "application/json"
+    assert got.metadata == {"owner": "team-a", "stage": "raw"}
+    assert got.cache_control == "no-cache"
+    assert got.metageneration == 1
+    generation = got.generation
+
+    got.metadata = {"stage": "clean", "owner": None, "extra": "1"}  # None: remove the key
+    got.content_type = "text/plain"
+    got.patch()
+    assert got.metadata == {"stage": "clean", "extra": "1"}
+    again = bucket.get_blob("reports/summary")
+    assert (again.content_type, again.metadata) == ("text/plain", {"stage": "clean", "extra": "1"})
+    assert again.metageneration == 2 and again.generation == generation
+    assert again.download_as_bytes() == b"{}"  # the bytes did not change
+
+    again.metadata = {"only": "this"}
+    again.cache_control = None
+    again.update()  # PUT: the writable fields become exactly these
+    final = bucket.get_blob("reports/summary")
+    assert final.metadata == {"only": "this"} and final.cache_control is None
+    assert final.content_type == "text/plain" and final.metageneration == 3
+
+    # A file rewritten beside the API is a new object with default metadata.
+    (root / "meta-bucket" / "reports" / "summary").write_text("changed")
+    fresh = bucket.get_blob("reports/summary")
+    assert fresh.metadata is None and fresh.metageneration == 1
+    assert fresh.content_type == "application/octet-stream"
+
+
+def test_copy_rename_and_rewrite(gcs: tuple[StorageClient, Path]) -> None:
+    client, root = gcs
+    source_bucket = client.create_bucket("src-bucket")
+    target_bucket = client.create_bucket("dst-bucket")
+    blob = source_bucket.blob("data/part 1.csv")  # a space and a slash: both %-encoded
+    blob.metadata = {"rows": "2"}
+    blob.upload_from_string("a,b\n1,2\n", content_type="text/csv")
+
+    copy = source_bucket.copy_blob(blob, target_bucket, "copies/part1.csv")
+    assert copy.name == "copies/part1.csv" and copy.bucket.name == "dst-bucket"
+    assert (root / "dst-bucket" / "copies" / "part1.csv").read_text() == "a,b\n1,2\n"
+    assert copy.metadata == {"rows": "2"} and copy.content_type == "text/csv"
+    assert (root / "src-bucket" / "data" / "part 1.csv").is_file()
+
+    renamed = target_bucket.rename_blob(copy, "moved.csv")
+    assert renamed.download_as_text() == "a,b\n1,2\n"
+    assert not (root / "dst-bucket" / "copies" / "part1.csv").exists()
+
+    data = os.urandom(300_000)
+    source_bucket.blob("big.bin").upload_from_string(data)
+    destination = target_bucket.blob("big-copy.bin")
+    token, rewritten, total = destination.rewrite(source_bucket.blob("big.bin"))
+    while token is not None:  # how users call it; the fake is done in one call
+        token, rewritten, total = destination.rewrite(source_bucket.blob("big.bin"), token=token)
+    assert rewritten == total == len(data)
+    assert (root / "dst-bucket" / "big-copy.bin").read_bytes() == data
+    assert destination.size == len(data)
+
+    with pytest.raises(exceptions.NotFound):
+        source_bucket.copy_blob(source_bucket.blob("missing"), target_bucket, "x")
+
+
+def test_compose_concatenates_parts(gcs: tuple[StorageClient, Path]) -> None:
+    client, root = gcs
+    bucket = client.create_bucket("shards")
+    parts = []
+    for i in range(3):
+        part = bucket.blob(f"parts/{i}.txt")
+        part.upload_from_string(f"line {i}\n")
+        parts.append(part)
+    whole = bucket.blob("all.txt")
+    whole.content_type = "text/plain"
+    whole.metadata = {"parts": "3"}
+    whole.compose(parts)
+    assert (root / "shards" / "all.txt").read_text() == "line 0\nline 1\nline 2\n"
+    got = bucket.get_blob("all.txt")
+    assert got.content_type == "text/plain" and got.metadata == {"parts": "3"}
+    with pytest.raises(exceptions.NotFound):
+        bucket.blob("x.txt").compose([parts[0], bucket.blob("parts/missing")])
+    with pytest.raises(exceptions.BadRequest):
+        bucket.blob("x.txt").compose([parts[0]] * 33)
+    assert not (root / "shards" / "x.txt").exists()
+
+
+def test_generation_preconditions(gcs: tuple[StorageClient, Path]) -> None:
+    client, root = gcs
+    bucket = client.create_bucket("guarded")
+    blob = bucket.blob("once.txt")
+    blob.upload_from_string("first", if_generation_match=0)  # create only
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("once.txt").upload_from_string("second", if_generation_match=0)
+    assert (root / "guarded" / "once.txt").read_text() == "first"
+    current = bucket.get_blob("once.txt")
+    with pytest.raises(exceptions.PreconditionFailed):
+        current.patch(if_metageneration_match=current.metageneration + 1)
+    with pytest.raises(exceptions.PreconditionFailed):
+        current.delete(if_generation_match=current.generation + 1)
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.copy_blob(current, bucket, "copy.txt",
+                         if_source_generation_match=current.generation + 1)
+    bucket.blob("once.txt").upload_from_string("third", if_generation_match=current.generation)
+    assert (root / "guarded" / "once.txt").read_text() == "third"
+    current = bucket.get_blob("once.txt")
+    current.delete(if_generation_match=current.generation)
+    assert not (root / "guarded" / "once.txt").exists()

@@ -4,10 +4,12 @@
 sees at ``/gcs/BUCKET/NAME``; a bucket is a directory. Enough of the API for the
 ``google-cloud-storage`` client with ``STORAGE_EMULATOR_HOST`` pointing here, and
 for ``CustomJob.from_local_script`` uploading its package: buckets (get, list,
-create, delete), objects (get, download, list with prefix and delimiter, delete)
-and uploads (media, multipart, resumable). Only the bytes are stored: content
-type comes from the name, generation from the file's mtime, custom metadata and
-ACLs are not kept.
+create, delete), objects (get, download, list with prefix and delimiter, delete,
+patch, update), uploads (media, multipart, resumable), copy (``copyTo``), rewrite
+(``rewriteTo``, always done in one call) and compose, with the ``if*Match``
+preconditions. The bytes are the files; the metadata clients set lives in memory
+beside them (see :mod:`.storage_meta`); ACLs, versions and retention are not kept.
+Object names in copy, rewrite and compose paths must be %-encoded, as the clients do.
 """
 
 from __future__ import annotations
@@ -25,16 +27,27 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from cjob_emu.errors import GcsPathError
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.fake_api.app import JSON_TYPE, Request, Response
 from cjob_emu.fake_api.rpc import ApiError, not_found
+from cjob_emu.fake_api.storage_meta import (
+    MetadataStore,
+    ObjectMeta,
+    check_preconditions,
+    writable,
+)
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _TEMP_PREFIX = ".cjob-emu-upload-"
 _DEFAULT_MAX_RESULTS = 1000
+_OBJECT_ACTION = re.compile(
+    r"^/storage/v1/b/(?P<bucket>[^/]+)/o/(?P<name>[^/]+)/"
+    r"(?:(?P<action>copyTo|rewriteTo)/b/(?P<to_bucket>[^/]+)/o/(?P<to_name>[^/]+)|compose)$"
+)
+_MAX_COMPOSE = 32
 
 
 class StorageApi:
@@ -42,11 +55,16 @@ class StorageApi:
 
     def __init__(self, root: GcsRoot) -> None:
         self.root = root
+        self.meta = MetadataStore()
         self._uploads: dict[str, _Upload] = {}
         self._lock = threading.Lock()
 
     def handle(self, request: Request, path: str) -> Response:
-        """Answer ``request`` (``path`` already %-decoded); raises :class:`ApiError`."""
+        """Answer ``request`` (``path`` already %-decoded); raises :class:`ApiError`.
+
+        Resources carry absolute ``selfLink`` / ``mediaLink`` URLs on the address the
+        client used (clients download from ``mediaLink``).
+        """
         query = {k: v[-1] for k, v in parse_qs(request.query, keep_blank_values=True).items()}
         method = request.method
         if path.startswith("/upload/storage/v1/b/"):
@@ -63,36 +81,45 @@ class StorageApi:
             if method != "GET" or not name:
                 raise not_found(f"No such download path {path}.")
             return self._download(request, bucket, name)
+        action = _OBJECT_ACTION.match(request.path) if method == "POST" else None
+        if action is not None:
+            return _json(request.base, self._object_action(request, query, action))
         rest = path[len("/storage/v1/"):]
         if rest == "b":
             if method == "GET":
-                return _json(self._list_buckets())
+                return _json(request.base, self._list_buckets())
             if method == "POST":
-                return _json(self._create_bucket(request))
+                return _json(request.base, self._create_bucket(request))
             raise _method(method, path)
         if not rest.startswith("b/"):
             raise not_found(f"No such storage path {path}.")
         bucket, _, tail = rest[2:].partition("/")
         if not tail:
             if method == "GET":
-                return _json(self._bucket(bucket))
+                return _json(request.base, self._bucket(bucket))
             if method == "DELETE":
                 self._delete_bucket(bucket)
                 return Response(204, b"")
             raise _method(method, path)
         if tail == "o":
             if method == "GET":
-                return _json(self._list_objects(bucket, query))
+                return _json(request.base, self._list_objects(bucket, query))
             raise _method(method, path)
         if tail.startswith("o/") and len(tail) > 2:
             name = tail[2:]
             if method == "GET":
+                self._check(bucket, name, query)
                 if query.get("alt") == "media":
                     return self._download(request, bucket, name)
-                return _json(self._object(bucket, name))
+                return _json(request.base, self._object(bucket, name))
             if method == "DELETE":
+                self._check(bucket, name, query)
                 self._file(bucket, name, must_exist=True).unlink()
+                self.meta.forget(bucket, name)
                 return Response(204, b"")
+            if method in ("PATCH", "PUT"):
+                updated = self._update(request, bucket, name, query, replace=method == "PUT")
+                return _json(request.base, updated)
             raise _method(method, path)
         raise not_found(f"No such storage path {path}.")
 
@@ -165,9 +192,13 @@ class StorageApi:
         path = path or self._file(bucket, name, must_exist=True)
         data = path.read_bytes()
         stat = path.stat()
-        generation = str(stat.st_mtime_ns // 1000)
+        meta = self.meta.get(bucket, name, path)
+        if meta is None:
+            raise _not_found(f"No such object: {bucket}/{name}")
+        generation = str(meta.generation)
         link = f"/storage/v1/b/{bucket}/o/{quote(name, safe='')}"
         return {
+            **meta.fields,
             "kind": "storage#object",
             "id": f"{bucket}/{name}/{generation}",
             "selfLink": link,
@@ -175,8 +206,8 @@ class StorageApi:
             "name": name,
             "bucket": bucket,
             "generation": generation,
-            "metageneration": "1",
-            "contentType": mimetypes.guess_type(name)[0] or "application/octet-stream",
+            "metageneration": str(meta.metageneration),
+            "contentType": meta.content_type(name),
             "storageClass": "STANDARD",
             "size": str(len(data)),
             "md5Hash": _md5(data),
@@ -230,10 +261,74 @@ class StorageApi:
             result["nextPageToken"] = base64.urlsafe_b64encode(last.encode()).decode()
         return result
 
+    def _check(self, bucket: str, name: str, query: dict[str, str], *,
+               source: bool = False) -> ObjectMeta | None:
+        """The object's metadata now (``None``: missing) after checking ``if*Match``."""
+        meta = self.meta.get(bucket, name, self._file(bucket, name, must_exist=False))
+        check_preconditions(query, meta, source=source)
+        return meta
+
+    def _update(self, request: Request, bucket: str, name: str, query: dict[str, str], *,
+                replace: bool) -> dict[str, Any]:
+        path = self._file(bucket, name, must_exist=True)
+        self._check(bucket, name, query)
+        self.meta.update(bucket, name, path, _json_body(request.body), replace=replace)
+        return self._object(bucket, name, path)
+
+    def _object_action(self, request: Request, query: dict[str, str],
+                       match: re.Match[str]) -> dict[str, Any]:
+        """copyTo, rewriteTo (done in one call) and compose."""
+        bucket, name = unquote(match["bucket"]), unquote(match["name"])
+        body = _json_body(request.body) if request.body.strip() else {}
+        if match["action"] is None:  # compose: ``name`` is the destination
+            return self._compose(bucket, name, body, query)
+        to_bucket, to_name = unquote(match["to_bucket"]), unquote(match["to_name"])
+        source = self._file(bucket, name, must_exist=True)
+        source_meta = self._check(bucket, name, query, source=True)
+        self._check(to_bucket, to_name, query)
+        data = source.read_bytes()
+        # The copy has the source's metadata unless the request gives its own.
+        fields = {**(source_meta.fields if source_meta else {}), **writable(body)}
+        if "contentType" not in fields:
+            fields["contentType"] = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        resource = self._store(to_bucket, to_name, data, fields)
+        if match["action"] == "copyTo":
+            return resource
+        return {"kind": "storage#rewriteResponse", "totalBytesRewritten": str(len(data)),
+                "objectSize": str(len(data)), "done": True, "resource": resource}
+
+    def _compose(self, bucket: str, name: str, body: dict[str, Any],
+                 query: dict[str, str]) -> dict[str, Any]:
+        sources = body.get("sourceObjects")
+        if not isinstance(sources, list) or not sources:
+            raise _invalid("compose needs sourceObjects: a list of {name} objects.")
+        if len(sources) > _MAX_COMPOSE:
+            raise _invalid(f"compose takes at most {_MAX_COMPOSE} source objects, "
+                           f"got {len(sources)}.")
+        parts = []
+        for index, source in enumerate(sources):
+            if not isinstance(source, dict) or not isinstance(source.get("name"), str):
+                raise _invalid(f"sourceObjects[{index}] needs a name.")
+            path = self._file(bucket, source["name"], must_exist=True)
+            conditions = source.get("objectPreconditions") or {}
+            if not isinstance(conditions, dict):
+                raise _invalid(f"sourceObjects[{index}].objectPreconditions must be an object.")
+            check_preconditions({f"if{k[2:]}": str(v) for k, v in conditions.items()
+                                 if k.startswith("if")},
+                                self.meta.get(bucket, source["name"], path))
+            parts.append(path.read_bytes())
+        self._check(bucket, name, query)
+        destination = body.get("destination") or {}
+        if not isinstance(destination, dict):
+            raise _invalid("compose destination must be an object.")
+        return self._store(bucket, name, b"".join(parts), writable(destination))
+
     def _download(self, request: Request, bucket: str, name: str) -> Response:
-        data = self._file(bucket, name, must_exist=True).read_bytes()
+        path = self._file(bucket, name, must_exist=True)
+        data = path.read_bytes()
+        meta = self.meta.get(bucket, name, path)
         headers = [
-            ("Content-Type", mimetypes.guess_type(name)[0] or "application/octet-stream"),
+            ("Content-Type", meta.content_type(name) if meta else "application/octet-stream"),
             ("X-Goog-Hash", f"crc32c={_crc32c(data)},md5={_md5(data)}"),
         ]
         wanted = _byte_range(request.headers.get("range"), len(data))
@@ -249,18 +344,29 @@ class StorageApi:
         kind = query.get("uploadType", "")
         if kind == "media":
             name = query.get("name", "")
-            return _json(self._store(bucket, name, request.body))
+            self._check(bucket, name, query)
+            fields = {}
+            if request.headers.get("content-type"):
+                fields["contentType"] = request.headers["content-type"]
+            return _json(request.base, self._store(bucket, name, request.body, fields))
         if kind == "multipart":
-            metadata, data = _multipart(request)
-            name = query.get("name") or metadata.get("name", "")
-            return _json(self._store(bucket, str(name), data))
+            metadata, data, media_type = _multipart(request)
+            name = str(query.get("name") or metadata.get("name", ""))
+            self._check(bucket, name, query)
+            fields = writable(metadata)
+            if "contentType" not in fields and media_type:
+                fields["contentType"] = media_type
+            return _json(request.base, self._store(bucket, name, data, fields))
         if kind == "resumable":
             metadata = _json_body(request.body) if request.body.strip() else {}
-            name = query.get("name") or metadata.get("name", "")
-            self._file(bucket, str(name), must_exist=False)  # check the name now
+            name = str(query.get("name") or metadata.get("name", ""))
+            self._check(bucket, name, query)  # the name and the preconditions, now
+            fields = writable(metadata)
+            if "contentType" not in fields and request.headers.get("x-upload-content-type"):
+                fields["contentType"] = request.headers["x-upload-content-type"]
             upload_id = secrets.token_urlsafe(16)
             with self._lock:
-                self._uploads[upload_id] = _Upload(bucket, str(name))
+                self._uploads[upload_id] = _Upload(bucket, name, fields)
             location = (f"{request.base}/upload/storage/v1/b/{bucket}/o?uploadType=resumable"
                         f"&upload_id={upload_id}")
             return Response(200, b"", (("Location", location), ("Content-Type", JSON_TYPE)))
@@ -289,9 +395,11 @@ class StorageApi:
             data = bytes(upload.data)
         with self._lock:
             self._uploads.pop(upload_id, None)
-        return _json(self._store(bucket, upload.name, data))
+        return _json(request.base, self._store(bucket, upload.name, data, upload.fields))
 
-    def _store(self, bucket: str, name: str, data: bytes) -> dict[str, Any]:
+    def _store(self, bucket: str, name: str, data: bytes,
+               fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the object (atomically) with the client-set ``fields``; its resource."""
         path = self._file(bucket, name, must_exist=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
@@ -302,19 +410,22 @@ class StorageApi:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self.meta.written(bucket, name, path, fields or {})
         return self._object(bucket, name, path)
 
 
 class _Upload:
-    def __init__(self, bucket: str, name: str) -> None:
+    def __init__(self, bucket: str, name: str, fields: dict[str, Any]) -> None:
         self.bucket = bucket
         self.name = name
+        self.fields = fields
         self.data = bytearray()
         self.lock = threading.Lock()
 
 
-def _multipart(request: Request) -> tuple[dict[str, Any], bytes]:
-    """The metadata and the media of a ``multipart/related`` upload body."""
+def _multipart(request: Request) -> tuple[dict[str, Any], bytes, str | None]:
+    """The metadata, the media and the media's Content-Type of a ``multipart/related``
+    upload body."""
     content_type = request.headers.get("content-type", "")
     match = re.search(r'boundary="?([^";]+)"?', content_type)
     if match is None:
@@ -326,13 +437,16 @@ def _multipart(request: Request) -> tuple[dict[str, Any], bytes]:
     if len(parts) < 4:
         raise _invalid("A multipart upload needs a metadata part and a media part.")
     contents = []
+    media_type = None
     for part in parts[1:3]:
-        _, found, body = part.partition(b"\r\n\r\n")
+        head, found, body = part.partition(b"\r\n\r\n")
         if not found:
             raise _invalid("Malformed multipart part: no blank line after its headers.")
         contents.append(body[:-2] if body.endswith(b"\r\n") else body)
+        typed = re.search(rb"(?im)^content-type:[ \t]*([^\r\n]+)", head)
+        media_type = typed.group(1).decode("latin-1").strip() if typed else None
     metadata = _json_body(contents[0])
-    return metadata, contents[1]
+    return metadata, contents[1], media_type
 
 
 def _content_range(header: str | None, length: int) -> tuple[int | None, int | None]:
@@ -383,7 +497,13 @@ def _json_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _json(data: dict[str, Any]) -> Response:
+def _json(base: str, data: dict[str, Any]) -> Response:
+    """A JSON answer; relative resource links made absolute on ``base``."""
+    for resource in (data, data.get("resource"), *data.get("items", ())):
+        if isinstance(resource, dict):
+            for key in ("selfLink", "mediaLink"):
+                if str(resource.get(key, "")).startswith("/"):
+                    resource[key] = base + resource[key]
     return Response(200, json.dumps(data).encode("utf-8"))
 
 
