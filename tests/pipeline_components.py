@@ -72,3 +72,39 @@ def shout(text: str, data: dsl.Input[dsl.Dataset], out: dsl.Output[dsl.Artifact]
 
 
 shout_job = create_custom_training_job_from_component(shout, replica_count=2)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@dsl.pipeline(name="inner")
+def inner(a: int, b: int) -> int:
+    return add(a=add(a=a, b=b).output, b=b).output
+
+
+@dsl.pipeline(name="nested")
+def nested(a: int = 1) -> int:
+    return add(a=inner(a=a, b=10).output, b=100).output
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def fail(reason: str) -> str:
+    raise ValueError(reason)
+
+
+@dsl.pipeline(name="failing")
+def failing() -> str:
+    first = add(a=1, b=2)
+    return fail(reason=f"no luck {first.output}").output
+
+
+@dsl.container_component
+def echo_text(text: str):
+    return dsl.ContainerSpec(image="alpine:3", command=["echo"], args=[text])
+
+
+@dsl.pipeline(name="plain-container")
+def plain_container() -> None:
+    echo_text(text="hi")

@@ -24,7 +24,7 @@ from pipeline_checks import PIPELINES, check_train_eval
 
 from cjob_emu import cli
 from cjob_emu.convert import run_component, run_pipeline
-from cjob_emu.errors import JobFailedError
+from cjob_emu.errors import EnvironmentProblem, JobFailedError
 from cjob_emu.executor import RunOptions
 from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
 
@@ -180,3 +180,16 @@ def test_ctrl_c_stops_a_kfp_local_container_and_leaves_nothing(
             child.kill()
     assert child.returncode == 130, err
     assert ours(engine, child.pid) == ([], [])
+
+
+def test_a_task_image_missing_from_the_engine_is_an_environment_problem(tmp_path: Path) -> None:
+    with pytest.raises(
+        EnvironmentProblem,
+        match=r"prepare-data: image cjob-emu/not-built:here is not .* map python:3.11",
+    ):
+        run_pipeline(
+            PIPELINES / "train_eval.yaml",
+            backend="docker",
+            gcs_root=tmp_path / "gcs",
+            image_map={"python:3.11": "cjob-emu/not-built:here"},
+        )

@@ -3,13 +3,19 @@ kfp.local's SubprocessRunner, each CustomJob replica a host process, in this Pyt
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import pipeline_components
 import pytest
+from kfp import compiler
 from pipeline_checks import PIPELINES, check_train_eval
 
+from cjob_emu import cli
 from cjob_emu.convert import run_pipeline
+from cjob_emu.errors import InputError, JobFailedError
 from cjob_emu.executor import RunOptions
 
 
@@ -39,3 +45,63 @@ def test_train_eval_runs_end_to_end(name: str, tmp_path: Path) -> None:
     ]
     chief = (logs / "workerpool0-0.log").read_text()
     assert "workerpool0-0: fitted a=2.0 b=1.0 on 20 rows, 3 epochs" in chief
+
+
+def compiled(pipeline: Any, tmp_path: Path) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    compiler.Compiler().compile(pipeline, str(path))
+    return path
+
+
+def test_nested_pipelines_pass_outputs_in_and_out(tmp_path: Path) -> None:
+    run = run_pipeline(
+        compiled(pipeline_components.nested, tmp_path),
+        {"a": 5},
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        echo=False,
+    )
+    assert run.succeeded
+    assert run.outputs == {"Output": 5 + 10 + 10 + 100}
+    assert [(t.name, t.kind) for t in run.tasks.values()] == [
+        ("inner/add", "container"),
+        ("inner/add-2", "container"),
+        ("inner", "dag"),
+        ("add", "container"),
+    ]
+
+
+def test_a_failing_task_stops_the_run_and_says_why(tmp_path: Path) -> None:
+    run = run_pipeline(
+        compiled(pipeline_components.failing, tmp_path),
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        echo=False,
+    )
+    assert not run.succeeded and run.outputs == {}
+    assert run.tasks["add"].succeeded and run.tasks["add"].outputs == {"Output": 3}
+    failed = run.failed_task
+    assert failed is not None and failed.name == "fail"
+    assert "ValueError: no luck 3" in failed.error
+    with pytest.raises(JobFailedError, match="task fail failed"):
+        run.raise_for_state()
+
+
+def test_a_container_component_is_refused_on_the_process_backend(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="echo-text is a container component"):
+        run_pipeline(
+            compiled(pipeline_components.plain_container, tmp_path),
+            backend="process",
+            gcs_root=tmp_path / "gcs",
+        )
+
+
+def test_cli_runs_a_pipeline_with_typed_params(tmp_path: Path, capsys: Any) -> None:
+    path = compiled(pipeline_components.nested, tmp_path)
+    args = ["run", str(path), "--backend", "process", "--gcs-root", str(tmp_path / "gcs")]
+    assert cli.main([*args, "--param", "a=2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["succeeded"] is True and summary["outputs"] == {"Output": 122}
+    assert cli.main([*args, "--param", "a=two"]) == 2
+    assert "--param a='two': NUMBER_INTEGER expected" in capsys.readouterr().err
+    assert cli.main(["run", str(tmp_path / "missing.yaml")]) == 2

@@ -27,12 +27,13 @@ from typing import Any
 
 from google.protobuf import json_format
 from kfp import dsl, local
+from kfp.dsl import component_factory
 from kfp.dsl import executor as kfp_executor
 from kfp.local import status, task_dispatcher
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from cjob_emu.convert.executor_input import Artifact
-from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.errors import EnvironmentProblem, InputError
 from cjob_emu.executor.backend import LABEL_RUN
 from cjob_emu.executor.gcs import GcsRoot
 
@@ -89,6 +90,43 @@ def _remove_containers(client: Any, labels: Mapping[str, str]) -> None:
         time.sleep(0.2)
 
 
+def check_runnable(
+    runner: Any, task: str, container: Mapping[str, Any], image: str, *, pull: bool
+) -> None:
+    """Refuse, before it starts, a task kfp.local cannot run: on docker an image that is
+    not on the engine (unless ``pull``); on the process backend anything but a
+    Lightweight Python component. ``image`` is the local image the task runs."""
+    if isinstance(runner, local.DockerRunner):
+        import docker
+        from docker.errors import DockerException, ImageNotFound
+
+        client = docker.from_env()
+        try:
+            client.images.get(image)
+        except ImageNotFound:
+            if not pull:
+                raise EnvironmentProblem(
+                    f"task {task}: image {image} is not on this Docker engine; map "
+                    f"{container.get('image')} to a local tag (--image-map URI=TAG, "
+                    "image_map=) or allow pulling (--pull)"
+                ) from None
+        except DockerException as exc:
+            raise EnvironmentProblem(f"task {task}: the Docker engine: {exc}") from None
+        finally:
+            client.close()
+        return
+    full = [str(part) for part in [*container.get("command", []), *container.get("args", [])]]
+    lightweight = any(component_factory.EXECUTOR_MODULE in part for part in full)
+    prefix = component_factory.CONTAINERIZED_PYTHON_COMPONENT_COMMAND
+    containerized = full[: len(prefix)] == prefix
+    if not lightweight or containerized:
+        raise InputError(
+            f"task {task} is a container component: on the process backend only "
+            "Lightweight Python components (@dsl.component) run locally (kfp.local's "
+            "SubprocessRunner); use --backend docker"
+        )
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """The outcome of one kfp.local task: ``outputs`` (parameters; artifacts as
@@ -129,7 +167,7 @@ def run_task(
         name: _local_artifact(value, gcs) if _is_artifact(value) else value
         for name, value in arguments.items()
     }
-    with _captured(echo) as log:
+    with _captured(echo) as log, _engine_errors(component_name):
         outputs, task_status = task_dispatcher.run_single_task_implementation(
             pipeline_resource_name=run_name,
             component_name=component_name,
@@ -147,6 +185,20 @@ def run_task(
         for name, value in outputs.items()
     }
     return TaskRun(task_status == status.Status.SUCCESS, converted, log.getvalue())
+
+
+@contextlib.contextmanager
+def _engine_errors(task: str) -> Iterator[None]:
+    """The Docker engine refusing kfp.local's container is our EnvironmentProblem."""
+    try:
+        import docker.errors
+    except ImportError:
+        yield
+        return
+    try:
+        yield
+    except docker.errors.DockerException as exc:
+        raise EnvironmentProblem(f"task {task}: the Docker engine: {exc}") from None
 
 
 def _is_artifact(value: Any) -> bool:

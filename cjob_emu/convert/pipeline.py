@@ -61,6 +61,7 @@ ImageMapLike = Union[ImageMap, Mapping[str, str], str, "os.PathLike[str]", None]
 DEFAULT_PIPELINE_ROOT = "gs://cjob-emu/pipeline_root"
 DEFAULT_PROJECT = "cjob-emu-local"
 DEFAULT_LOCATION = "us-central1"
+_LOG_TAIL = 12
 RUN_LABELS = "vertex-ai-pipelines-run-billing-id"
 """The label the Pipelines backend gives every job of a run (VERTEX_AI_PIPELINES_RUN_LABELS)."""
 
@@ -310,7 +311,8 @@ def _run_task(
             component,
             parameters,
             {name: [artifact] for name, artifact in artifacts.items()},
-            task_root(run.pipeline_root, run.name, task_name),
+            # kfp.local's task roots are named so too: unique, also across sub-DAGs
+            task_root(run.pipeline_root, run.name, component_name.removeprefix("comp-")),
         )
         values = {
             **run.pipeline_values,
@@ -333,6 +335,7 @@ def _run_task(
     from cjob_emu.convert import kfp_local
 
     image = run.images.resolve(str(container.get("image", "")))
+    kfp_local.check_runnable(run.runner, path, container, image, pull=run.settings.options.pull)
     run.say(f"task {path}: kfp.local ({image})")
     done = kfp_local.run_task(
         run_name=run.name,
@@ -346,7 +349,8 @@ def _run_task(
         image=image,
         echo=run.echo,
     )
-    error = "" if done.succeeded else "the task's container exited non-zero (see its log above)"
+    tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
+    error = "" if done.succeeded else f"the task exited non-zero; last lines of its log:\n{tail}"
     return TaskResult(path, "container", done.succeeded, done.outputs, error)
 
 
