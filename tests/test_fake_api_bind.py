@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_fake_api_replicas import listening
+from sockets import listening
 
 from cjob_emu.fake_api import FakeVertexServer
 from cjob_emu.fake_api.server import UnsafeBindWarning

@@ -18,6 +18,7 @@ import docker
 import pytest
 from executor_jobs import IMAGE
 from google.cloud import aiplatform, aiplatform_v1
+from sockets import listening
 
 from cjob_emu.executor import RunOptions
 from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
@@ -57,19 +58,6 @@ deadline = time.time() + 60
 while not os.path.exists(bucket + "/go") and time.time() < deadline:
     time.sleep(0.05)
 """
-
-
-def listening(port: int) -> set[str]:
-    """IPv4 addresses with a listening TCP socket on ``port`` (from /proc/net/tcp)."""
-    found = set()
-    with open("/proc/net/tcp") as table:
-        next(table)
-        for line in table:
-            fields = line.split()
-            address, port_hex = fields[1].split(":")
-            if int(port_hex, 16) == port and fields[3] == "0A":  # 0A: LISTEN
-                found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
-    return found
 
 
 def wait_for(path: Path, timeout: float = 120) -> None:
