@@ -16,6 +16,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import requests
 from executor_jobs import IMAGE
 from google.cloud import aiplatform, aiplatform_v1
 from sockets import listening
@@ -186,3 +187,37 @@ def test_a_job_that_sets_the_variables_itself_keeps_its_values(tmp_path: Path) -
         job.run(sync=True)
         assert job.state == SUCCEEDED
     assert (bucket / "env.txt").read_text() == f"http://elsewhere:1 {server.url}"
+
+
+def test_google_cloud_storage_in_a_process_replica_uses_the_same_root(tmp_path: Path) -> None:
+    """The replica's Python sees the host's packages (the run's venv), so the real client
+    runs there, pointed at the server by STORAGE_EMULATOR_HOST alone."""
+    server, bucket = start_server(tmp_path, "process")
+    code = (
+        "import os\n"
+        "from google.auth.credentials import AnonymousCredentials\n"
+        "from google.cloud import storage\n"
+        "client = storage.Client(project='p', credentials=AnonymousCredentials())\n"
+        "bucket = client.bucket(os.environ['BUCKET'])\n"
+        "text = bucket.blob('input/data.txt').download_as_text()\n"
+        "out = bucket.blob('out/client.txt')\n"
+        "out.metadata = {'from': 'replica'}\n"
+        "out.upload_from_string(text.upper(), content_type='text/plain')\n"
+    )
+    with server, sdk_pointed_at(server.url, project=PROJECT, staging_bucket=f"gs://{BUCKET}"):
+        job = aiplatform.CustomJob(
+            display_name="gcs-client",
+            worker_pool_specs=[{
+                "machine_spec": {"machine_type": "n1-standard-4"},
+                "replica_count": 1,
+                "container_spec": {"image_uri": IMAGE, "command": ["python3", "-c", code],
+                                   "env": [{"name": "BUCKET", "value": BUCKET}]},
+            }],
+        )
+        job.run(sync=True)
+        assert job.state == SUCCEEDED
+        assert server.app.storage is not None
+        blob = requests.get(f"{server.url}/storage/v1/b/{BUCKET}/o/out%2Fclient.txt",
+                            timeout=10).json()
+    assert (bucket / "out" / "client.txt").read_text() == "HELLO REPLICA"
+    assert blob["metadata"] == {"from": "replica"} and blob["contentType"] == "text/plain"
