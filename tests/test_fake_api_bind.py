@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from google.cloud import aiplatform, aiplatform_v1
 from sockets import listening
 
-from cjob_emu.fake_api import FakeVertexServer
+from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at
+from cjob_emu.fake_api.executor_runner import ExecutorRunner
 from cjob_emu.fake_api.server import UnsafeBindWarning
 
 
@@ -99,3 +102,36 @@ def test_cli_serve_on_all_interfaces_says_so_on_both_streams(tmp_path: Path) -> 
     assert "WARNING: listening on 0.0.0.0, not loopback" in err
     assert err.count("no authentication") == 1  # the banner, not the library warning again
     assert os.path.isdir(tmp_path / "gcs")
+
+
+def test_an_address_not_of_this_machine_is_an_environment_problem() -> None:
+    with FakeVertexServer() as server:
+        # 192.0.2.1 (TEST-NET-1) is no address of this machine: binding it fails, no packet
+        # is sent.
+        with pytest.raises(EnvironmentProblem, match=r"on 192\.0\.2\.1"):
+            server.listen_for_replicas("192.0.2.1")
+        assert server.addresses == [("127.0.0.1", server.port)]
+
+
+def test_jobs_still_run_when_replicas_cannot_be_given_the_api(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture
+                                                               ) -> None:
+    """E.g. a rootless engine whose gateway is no address of this machine."""
+    gcs = tmp_path / "gcs"
+    gcs.mkdir()
+    runner = ExecutorRunner(backend="process", gcs_root=gcs, work_dir=tmp_path / "work")
+    code = ("import os; open(os.environ['OUT'], 'w').write("
+            "str('CJOB_EMU_API_ENDPOINT' in os.environ))")
+    with FakeVertexServer(mode="executor", executor_runner=runner, gcs_root=gcs) as server, \
+            sdk_pointed_at(server.url, staging_bucket="gs://b"):
+        # As if the backend named an address the server cannot listen on.
+        runner.connect(lambda _host: server.listen_for_replicas("192.0.2.1"), storage=True)
+        job = aiplatform.CustomJob(display_name="no-way-home", worker_pool_specs=[{
+            "machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
+            "container_spec": {"image_uri": "x/y:1", "command": ["python3", "-c", code],
+                               "env": [{"name": "OUT", "value": str(tmp_path / "out.txt")}]},
+        }])
+        job.run(sync=True)
+        assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+    assert (tmp_path / "out.txt").read_text() == "False"
+    assert "get no CJOB_EMU_API_ENDPOINT" in caplog.text and "192.0.2.1" in caplog.text

@@ -13,6 +13,7 @@ network's gateway, where the server listens for as long as the job runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -29,6 +30,8 @@ from cjob_emu.fake_api.runners import Report
 if TYPE_CHECKING:
     from cjob_emu.executor import Backend, Event, ImageMapLike, RunningJob, RunOptions
 
+log = logging.getLogger(__name__)
+
 _ERROR_STATES = (JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED)
 _END_STATES = (*_ERROR_STATES, JobState.JOB_STATE_SUCCEEDED)
 _CLOSE_WAIT = 120.0  # seconds to let cancelled runs remove their replicas
@@ -44,8 +47,9 @@ Endpoint = Callable[[str], "tuple[str, Callable[[], None]]"]
 class ExecutorRun:
     """One job running on the executor."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, name: str = "") -> None:
         self.report = report
+        self.name = name
         self.running: RunningJob | None = None
         self._cancelled = False
         self._releases: list[Callable[[], None]] = []
@@ -127,7 +131,7 @@ class ExecutorRunner:
         from cjob_emu import executor
 
         self._ensure_dispatcher()
-        run = ExecutorRun(report)
+        run = ExecutorRun(report, job.name)
         location = job.name.split("/")[3] if job.name.count("/") >= 5 else None
         run_dir = None
         if self._work_dir is not None:
@@ -164,7 +168,13 @@ class ExecutorRunner:
             return None  # not served over HTTP (the responses mock): nothing to reach
 
         def env(host: str) -> dict[str, str]:
-            url, release = endpoint(host)
+            try:
+                url, release = endpoint(host)
+            except EnvironmentProblem as exc:
+                # E.g. a rootless or remote engine, whose gateway is not an address of
+                # this machine: the job still runs, its replicas just cannot call home.
+                log.warning("replicas of %s get no CJOB_EMU_API_ENDPOINT: %s", run.name, exc)
+                return {}
             run.hold(release)
             variables = {API_ENDPOINT_VARIABLE: url}
             if self._storage:
