@@ -83,14 +83,8 @@ def job_from_mapping(data: Mapping[str, Any]) -> CustomJob:
     :func:`cjob_emu.validate.validate`.
     """
     from cjob_emu.validate import validate
-    from cjob_emu.validate.schema import schema_of
-    from cjob_emu.validate.structure import StructureCheck
 
-    # The validator's structural pass first: it names every problem with its path, and
-    # refuses what Vertex refuses but json_format lets through ("" or [] for an object).
-    check = StructureCheck()
-    check.root(data, schema_of(CustomJob.pb().DESCRIPTOR))
-    if check.errors:
+    if schema_errors(data):
         raise InvalidJobError(validate(data))
     pb = CustomJob.pb()()
     try:
@@ -98,6 +92,20 @@ def job_from_mapping(data: Mapping[str, Any]) -> CustomJob:
     except (json_format.ParseError, TypeError, ValueError, AttributeError):
         raise InvalidJobError(validate(data)) from None
     return CustomJob.wrap(pb)
+
+
+def schema_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(field, message)`` for each value of ``data`` that does not fit the CustomJob schema.
+
+    The validator's structural pass: stricter than ``json_format.ParseDict``, which lets
+    through what Vertex refuses (``""`` or ``[]`` for an object or a map).
+    """
+    from cjob_emu.validate.schema import schema_of
+    from cjob_emu.validate.structure import StructureCheck
+
+    check = StructureCheck()
+    check.root(data, schema_of(CustomJob.pb().DESCRIPTOR))
+    return check.errors
 
 
 def load_job(source: JobSource) -> CustomJob:

@@ -197,10 +197,13 @@ class FakeVertexApp:
         return self.store.create(parent, pb)
 
     def _parse_job(self, data: dict[str, Any], location: str) -> Any:
+        from cjob_emu.spec import schema_errors
         from cjob_emu.validate import validate
 
         pb = CustomJob.pb()()
         try:
+            if schema_errors(data):  # json_format lets some through: [] for an object
+                raise ValueError("the job does not fit the CustomJob schema")
             json_format.ParseDict(data, pb)
         except Exception as exc:  # json_format raises several types for bad shapes
             report = validate(data, location=location)

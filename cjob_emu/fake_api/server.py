@@ -136,7 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Malformed HTTP itself (bad request line, huge headers): still google.rpc JSON.
         self.close_connection = True
-        status = "INVALID_ARGUMENT" if code < 500 else "INTERNAL"
+        # http.server's own 5xx answers are 501 (unknown method) and 505 (HTTP version).
+        status = "INVALID_ARGUMENT" if code < 500 else "UNIMPLEMENTED"
         error = ApiError(status, message or HTTPStatus(code).phrase, http_status=code)
         self._write(Response(code, error.body_bytes()))
 
