@@ -50,6 +50,15 @@ class RunVenv:
         """Make the venv (once): the host's packages visible, pip commands redirected."""
         if self.python.exists():
             return self
+        try:
+            self._make()
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"cannot make the run's virtual environment at {self.path}: {exc}"
+            ) from exc
+        return self
+
+    def _make(self) -> None:
         venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(
             self.path
         )
@@ -65,7 +74,6 @@ class RunVenv:
             shim = self.bin / name
             shim.write_text(_PIP_SHIM.format(python=self.python))
             shim.chmod(0o755)
-        return self
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         """``env`` with the venv first on PATH and ``PYTHONUSERBASE`` in the run."""
