@@ -232,7 +232,7 @@ class DockerBackend(Backend):
         try:
             self._remove_run(run, state, known)
         except requests.RequestException as exc:
-            if isinstance(exc, APIError) or not _engine_back(self.client, ENGINE_RETURN_WAIT):
+            if isinstance(exc, APIError) or not _engine_back(ENGINE_RETURN_WAIT):
                 with _UNFINISHED_LOCK:
                     _UNFINISHED.add(run.run_id)
                 raise EnvironmentProblem(
@@ -353,7 +353,7 @@ class DockerReplica(ReplicaHandle):
         try:
             self._stop(grace)
         except requests.RequestException as exc:
-            if isinstance(exc, APIError) or not _engine_back(self._client, ENGINE_RETURN_WAIT):
+            if isinstance(exc, APIError) or not _engine_back(ENGINE_RETURN_WAIT):
                 raise
             self._stop(grace)  # the engine restarted: the container is stopped or gone
         self.wait()
@@ -408,7 +408,7 @@ class DockerReplica(ReplicaHandle):
 
     def _after_engine_loss(self, exc: Exception) -> int | None:
         """The exit code once an engine that dropped the wait answers again."""
-        if not _engine_back(self._client, ENGINE_RETURN_WAIT):
+        if not _engine_back(ENGINE_RETURN_WAIT):
             raise EnvironmentProblem(
                 f"the Docker engine went away while {self.replica} ran ({exc}) and did not "
                 f"answer again within {ENGINE_RETURN_WAIT:g}s"
@@ -445,17 +445,18 @@ def _shared_client() -> Any:
         return client
 
 
-def _engine_back(client: Any, seconds: float) -> bool:
-    """Whether the engine answers (again) within ``seconds``."""
+def _engine_back(seconds: float) -> bool:
+    """Whether the engine answers (again) within ``seconds``.
+
+    Asks over a new connection each time: an engine shutting down still answers on
+    connections it had open, so the run's pooled client could mistake it for back.
+    """
     deadline = time.monotonic() + seconds
-    while True:
-        try:
-            client.api.ping()
-            return True
-        except (DockerException, requests.RequestException):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.5)
+    while engine_problem() is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def _hostname(run: RunSpec, replica: Replica) -> str:
