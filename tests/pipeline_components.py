@@ -108,3 +108,11 @@ def echo_text(text: str):
 @dsl.pipeline(name="plain-container")
 def plain_container() -> None:
     echo_text(text="hi")
+
+
+nap_job = create_custom_training_job_from_component(nap, replica_count=2)
+
+
+@dsl.pipeline(name="napping-job")
+def napping_job(seconds: int = 300) -> int:
+    return nap_job(seconds=seconds).outputs["Output"]

@@ -59,6 +59,7 @@ def test_nested_pipelines_pass_outputs_in_and_out(tmp_path: Path) -> None:
         {"a": 5},
         backend="process",
         gcs_root=tmp_path / "gcs",
+        runs_dir=tmp_path / "runs",
         echo=False,
     )
     assert run.succeeded
@@ -99,6 +100,7 @@ def test_a_container_component_is_refused_on_the_process_backend(tmp_path: Path)
 def test_cli_runs_a_pipeline_with_typed_params(tmp_path: Path, capsys: Any) -> None:
     path = compiled(pipeline_components.nested, tmp_path)
     args = ["run", str(path), "--backend", "process", "--gcs-root", str(tmp_path / "gcs")]
+    args += ["--run-dir", str(tmp_path / "runs")]
     assert cli.main([*args, "--param", "a=2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["succeeded"] is True and summary["outputs"] == {"Output": 122}
