@@ -20,6 +20,9 @@ Backends (``backend=``):
 Where things go: the gs:// root defaults to ``./.cjob-emu/gcs`` (:mod:`.gcs`); each
 run gets a directory, by default ``./.cjob-emu/runs/<run id>``, holding
 ``logs/<replica>.log`` and the final ``job.json``.
+
+Several jobs into one root, all ended in one call (what the ``local_executor`` pytest
+fixture is): :class:`cjob_emu.executor.local.LocalExecutor`.
 """
 
 from __future__ import annotations
