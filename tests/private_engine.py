@@ -152,14 +152,32 @@ class PrivateEngine:
             self.stop(signal.SIGTERM)
         except (subprocess.TimeoutExpired, RuntimeError):
             self.stop(signal.SIGKILL)
-        # Container shims of a crashed engine outlive it: ours name our root.
-        for pid in self._processes(""):
+        # Container shims of a crashed engine outlive it (ours name our root), and so do
+        # the containers' first processes, their children: those first (a container's
+        # other processes die with its first one).
+        shims = self._processes("")
+        for pid in [*_children(shims), *shims]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         # dockerd leaves its data root mounted on itself (and maybe network namespaces).
         for mount in reversed(_mounts_under(self.root)):
             subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _children(parents: list[int]) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid in parents:
+            found.append(int(entry.name))
+    return found
 
 
 def _mounts_under(root: Path) -> list[str]:
