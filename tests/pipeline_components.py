@@ -116,3 +116,20 @@ nap_job = create_custom_training_job_from_component(nap, replica_count=2)
 @dsl.pipeline(name="napping-job")
 def napping_job(seconds: int = 300) -> int:
     return nap_job(seconds=seconds).outputs["Output"]
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def whoami() -> str:
+    import json
+    import os
+
+    task = json.loads(os.environ["CLUSTER_SPEC"])["task"]
+    return f"{task['type']}-{task['index']}"
+
+
+whoami_job = create_custom_training_job_from_component(whoami)
+
+
+@dsl.pipeline(name="escaped")
+def escaped(name: str = "tab\\there") -> str:
+    return whoami_job(display_name=name).outputs["Output"]

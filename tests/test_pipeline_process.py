@@ -14,7 +14,7 @@ from kfp import compiler
 from pipeline_checks import PIPELINES, check_train_eval
 
 from cjob_emu import cli
-from cjob_emu.convert import run_pipeline
+from cjob_emu.convert import LaunchWarning, run_pipeline
 from cjob_emu.errors import InputError, JobFailedError
 from cjob_emu.executor import RunOptions
 
@@ -107,3 +107,18 @@ def test_cli_runs_a_pipeline_with_typed_params(tmp_path: Path, capsys: Any) -> N
     assert cli.main([*args, "--param", "a=two"]) == 2
     assert "--param a='two': NUMBER_INTEGER expected" in capsys.readouterr().err
     assert cli.main(["run", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_a_value_the_payload_changes_warns_loudly_and_runs_as_on_vertex(tmp_path: Path) -> None:
+    with pytest.warns(LaunchWarning, match="whoami: input 'display_name' is 'tab\\\\\\\\there'"):
+        run = run_pipeline(
+            compiled(pipeline_components.escaped, tmp_path),
+            backend="process",
+            gcs_root=tmp_path / "gcs",
+            runs_dir=tmp_path / "runs",
+            echo=False,
+        )
+    assert run.succeeded and run.outputs == {"Output": "workerpool0-0"}
+    assert len(run.warnings) == 1 and "unescaped" in run.warnings[0]
+    job = json.loads(next((tmp_path / "runs").glob("*/whoami/job.json")).read_text())
+    assert job["displayName"] == "tab\there"  # the backslash sequence became a tab

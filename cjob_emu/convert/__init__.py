@@ -28,7 +28,7 @@ _EXPORTS = {
         "RuntimeValue",
     ],
     "cjob_emu.convert.launcher": ["DEFAULT_LAUNCHER_TAG", "LAUNCHER_IMAGE_NAME"],
-    "cjob_emu.convert.pipeline": ["run_pipeline", "PipelineRun", "TaskResult"],
+    "cjob_emu.convert.pipeline": ["run_pipeline", "PipelineRun", "TaskResult", "LaunchWarning"],
     "cjob_emu.convert.local_component": ["run_component"],
     "cjob_emu.convert.options": ["ROLES"],
 }

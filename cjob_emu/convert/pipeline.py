@@ -22,6 +22,7 @@ import datetime
 import graphlib
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,12 @@ DEFAULT_LOCATION = "us-central1"
 _LOG_TAIL = 12
 RUN_LABELS = "vertex-ai-pipelines-run-billing-id"
 """The label the Pipelines backend gives every job of a run (VERTEX_AI_PIPELINES_RUN_LABELS)."""
+
+
+class LaunchWarning(UserWarning):
+    """Vertex would run something other than what the pipeline says (GCPC's launcher drops
+    an empty pool, a value breaks or changes the payload...); also in
+    :attr:`PipelineRun.warnings`."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,7 @@ class _Run:
     def warn(self, task: str, message: str) -> None:
         self.warnings.append(f"{task}: {message}")
         self.say(f"WARNING {task}: {message}")
+        warnings.warn(f"{task}: {message}", LaunchWarning, stacklevel=2)
 
 
 def run_pipeline(

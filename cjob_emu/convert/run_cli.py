@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,12 @@ def _typed(name: str, text: str, kind: str) -> Any:
 
 def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     """Run the compiled pipeline ``spec`` with the ``run`` command's arguments."""
-    from cjob_emu.convert.pipeline import DEFAULT_LOCATION, DEFAULT_PROJECT, run_pipeline
+    from cjob_emu.convert.pipeline import (
+        DEFAULT_LOCATION,
+        DEFAULT_PROJECT,
+        LaunchWarning,
+        run_pipeline,
+    )
     from cjob_emu.executor import ImageMap, RunOptions
     from cjob_emu.executor.events import LogLine
 
@@ -95,20 +101,23 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
         if isinstance(event, LogLine):
             print(f"  {event.replica.name} | {event.line}", file=sys.stderr, flush=True)
 
-    run = run_pipeline(
-        spec,
-        arguments,
-        backend=args.backend,
-        gcs_root=args.gcs_root,
-        image_map=ImageMap.load(args.image_map_file, args.image_map),
-        pipeline_root=args.pipeline_root,
-        project=args.project or DEFAULT_PROJECT,
-        location=args.location or DEFAULT_LOCATION,
-        options=options,
-        runs_dir=args.run_dir,
-        on_event=on_event,
-        say=say,
-    )
+    with warnings.catch_warnings():
+        # said at once through say(), and again in the summary
+        warnings.simplefilter("ignore", LaunchWarning)
+        run = run_pipeline(
+            spec,
+            arguments,
+            backend=args.backend,
+            gcs_root=args.gcs_root,
+            image_map=ImageMap.load(args.image_map_file, args.image_map),
+            pipeline_root=args.pipeline_root,
+            project=args.project or DEFAULT_PROJECT,
+            location=args.location or DEFAULT_LOCATION,
+            options=options,
+            runs_dir=args.run_dir,
+            on_event=on_event,
+            say=say,
+        )
     summary = {
         "run": run.name,
         "succeeded": run.succeeded,
