@@ -6,7 +6,8 @@ answer written in one ``send`` so no request waits on a delayed ACK. It binds to
 127.0.0.1 and a free port unless told otherwise, and warns (``UnsafeBindWarning``, on
 stderr by default) when told to bind anything else. In executor mode it also listens,
 for each run, on the address at which the run's replicas reach this host (docker: the
-run network's gateway), never on all interfaces (see :meth:`FakeVertexServer.listen_for_replicas`).
+run network's gateway), never on all interfaces
+(:meth:`FakeVertexServer.listen_for_replicas`).
 """
 
 from __future__ import annotations
@@ -261,7 +262,12 @@ class FakeVertexServer(AppControls):
                     f"cannot serve the fake Vertex API to replicas on {host}: {exc.strerror}"
                 ) from None
         with self._extra_lock:
-            self._extra.add(extra)
+            stopped = self._server is None
+            if not stopped:
+                self._extra.add(extra)
+        if stopped:  # stop() ran meanwhile: it would never close this one
+            extra.server_close()
+            raise EnvironmentProblem("the fake Vertex API stopped")
         _serve_in_thread(extra)
 
         def release() -> None:
@@ -306,11 +312,11 @@ class FakeVertexServer(AppControls):
 
     def stop(self) -> None:
         """Stop serving, close open connections, and stop real runs."""
-        server, self._server = self._server, None
+        with self._extra_lock:
+            server, self._server = self._server, None
+            extra, self._extra = self._extra, set()
         if server is None:
             return
-        with self._extra_lock:
-            extra, self._extra = self._extra, set()
         for listener in (server, *extra):
             _shut(listener)
         if self._thread is not None:
