@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from cjob_emu.convert.launcher import (
 )
 from cjob_emu.convert.placeholders import (
     ANY_PLACEHOLDER,
+    EXECUTOR_INPUT_ANYWHERE,
     INPUT_PARAMETER,
     is_structure,
     launcher_job,
@@ -100,6 +102,7 @@ def check_payload(
             return json.dumps(text, ensure_ascii=False)[1:-1]
         return text
 
+    errors.extend(_executor_input_problems(values))
     text = substitute_parameters(payload, lookup)
     try:
         parsed = json.loads(text)
@@ -158,6 +161,35 @@ def _argument_problems(pools: list[Any], known: Any) -> Iterator[Problem]:
                     f"input {match.group(1)!r} is {rendered!r}: the backend writes it into "
                     "the payload's JSON unescaped, and its quote, backslash or control "
                     "character breaks the payload on Vertex",
+                    "error",
+                )
+
+
+def _executor_input_problems(values: Mapping[str, Any]) -> Iterator[Problem]:
+    """The backend replaces {{$}} and {{$.json_escape[N]}} anywhere in the launcher's
+    arguments with the task's executor input, so inside a value (a name, an env value,
+    an input's default) they change it or break the payload's JSON. Only the pools' own
+    arguments may hold them: that is how a component gets its executor input."""
+    for name, value in values.items():
+        if name == "worker_pool_specs":
+            what = "an env value"
+            found = [
+                (path, text)
+                for path, text in _strings(value, "job_spec.worker_pool_specs")
+                if re.search(r"\.env\[\d+\]\.value$", path)
+            ]
+        else:
+            what = f"input {name!r}"
+            job_input = JOB_INPUTS_BY_NAME.get(name)
+            field = job_input.field if job_input and job_input.field else name
+            found = list(_strings(value, field))
+        for path, text in found:
+            if EXECUTOR_INPUT_ANYWHERE.search(text):
+                yield Problem(
+                    path,
+                    f"{what} holds {text!r}: the Vertex Pipelines backend replaces "
+                    "{{$}} and {{$.json_escape[N]}} in it with the task's executor input, "
+                    "which changes the value or breaks the launcher's payload. Leave them out.",
                     "error",
                 )
 

@@ -21,6 +21,8 @@ JSON_ESCAPED_EXECUTOR_INPUT = "{{$.json_escape[1]}}"
 """The executor input, JSON-escaped once: what a pool's args need, since the
 pools sit inside the payload's JSON text."""
 
+EXECUTOR_INPUT_ANYWHERE = re.compile(r"\{\{\$(?:\.json_escape\[\d+\])?\}\}")
+"""``{{$}}`` or ``{{$.json_escape[N]}}``: what the backend replaces with the executor input."""
 INPUT_PARAMETER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
 ANY_PLACEHOLDER = re.compile(r"\{\{\$[^{}]*\}\}")
 
@@ -223,6 +225,7 @@ _IO = re.compile(
     r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\]"
     r"(?:\.(output_file|uri|path|metadata)(?:\['([^']+)'\])?)?\}\}"
 )
+_EXECUTOR_INPUT_FORMS = re.compile(r"\{\{\$(?:\.json_escape\[1\])?\}\}")
 _OUTPUT_FILE = ("{{$.outputs.output_file}}", "{{$.outputMetadataUri}}")
 
 
@@ -275,8 +278,9 @@ def resolve_io(
         for placeholder in _OUTPUT_FILE:
             resolved = resolved.replace(placeholder, str(output_file))
     whole = json.dumps(executor_input)
-    resolved = resolved.replace(JSON_ESCAPED_EXECUTOR_INPUT, json.dumps(whole)[1:-1])
-    return resolved.replace(EXECUTOR_INPUT, whole)
+    forms = {JSON_ESCAPED_EXECUTOR_INPUT: json.dumps(whole)[1:-1], EXECUTOR_INPUT: whole}
+    # One pass: a "{{$}}" inside the executor input's own values must stay as it is.
+    return _EXECUTOR_INPUT_FORMS.sub(lambda match: forms[match.group(0)], resolved)
 
 
 def resolve_pipeline_placeholders(text: str, values: Mapping[str, str]) -> str:
