@@ -14,7 +14,7 @@ from kfp import compiler
 from pipeline_checks import PIPELINES, check_train_eval
 
 from cjob_emu import cli
-from cjob_emu.convert import LaunchWarning, run_pipeline
+from cjob_emu.convert import LaunchWarning, run_component, run_pipeline
 from cjob_emu.errors import InputError, JobFailedError
 from cjob_emu.executor import RunOptions
 
@@ -122,3 +122,10 @@ def test_a_value_the_payload_changes_warns_loudly_and_runs_as_on_vertex(tmp_path
     assert len(run.warnings) == 1 and "unescaped" in run.warnings[0]
     job = json.loads(next((tmp_path / "runs").glob("*/whoami/job.json")).read_text())
     assert job["displayName"] == "tab\there"  # the backslash sequence became a tab
+
+
+def test_run_component_runs_a_python_component(tmp_path: Path) -> None:
+    outputs = run_component(
+        pipeline_components.add, {"a": 2, "b": 40}, backend="process", gcs_root=tmp_path / "gcs"
+    )
+    assert outputs == {"Output": 42}

@@ -5,6 +5,7 @@ GCPC's own output is the precompiled fixtures/pipelines/train_eval_gcpc.yaml."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,28 @@ def test_control_flow_is_refused_with_the_task_named(tmp_path: Path) -> None:
     compiler.Compiler().compile(pipeline_components.branchy, str(path))
     with pytest.raises(InputError, match=r"task condition-1 uses a condition \(dsl.If"):
         run_pipeline(path, gcs_root=tmp_path / "gcs")
+
+
+def test_a_kfp_pin_other_than_the_installed_one_is_said_for_the_process_backend() -> None:
+    # (running it would pip-install that kfp into this Python: only the check is tested)
+    from kfp import __version__ as installed
+
+    from cjob_emu.convert.pipeline import _foreign_kfp
+
+    spec = load("train_eval.yaml")
+    commands = [e["container"] for e in spec["deploymentSpec"]["executors"].values()]
+
+    def pin(version: str) -> None:
+        for container in commands:
+            container["command"] = [
+                re.sub(r"'kfp==[^']+'", f"'kfp=={version}'", c)
+                for c in container.get("command", [])
+            ]
+
+    pin(installed)
+    assert _foreign_kfp(spec) == []
+    pin("0.0.1")
+    assert _foreign_kfp(spec) == [
+        "process backend: tasks run `pip install kfp==0.0.1` in this Python, which has "
+        f"kfp {installed}: that needs the network and changes this environment"
+    ]

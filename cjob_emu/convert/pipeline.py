@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import graphlib
 import os
+import re
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -63,6 +64,7 @@ DEFAULT_PIPELINE_ROOT = "gs://cjob-emu/pipeline_root"
 DEFAULT_PROJECT = "cjob-emu-local"
 DEFAULT_LOCATION = "us-central1"
 _LOG_TAIL = 12
+_KFP_PIN = re.compile(r"'kfp==([^']+)'")
 RUN_LABELS = "vertex-ai-pipelines-run-billing-id"
 """The label the Pipelines backend gives every job of a run (VERTEX_AI_PIPELINES_RUN_LABELS)."""
 
@@ -247,6 +249,7 @@ def run_pipeline(
             "process backend: task images are ignored; ordinary tasks run in this Python "
             "(kfp.local's SubprocessRunner without a virtual environment)"
         )
+        run.ignored.extend(_foreign_kfp(spec))
     labels = owner_labels(run_id)
     with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
         run.runner = runner
@@ -512,6 +515,25 @@ def _note_ignored(
         run.ignored.append(
             f"{path}: container resources {sorted(resources)}: kfp.local ignores them"
         )
+
+
+def _foreign_kfp(spec: Mapping[str, Any]) -> list[str]:
+    """On the process backend a Lightweight Python component's ``pip install kfp==V`` runs
+    in this Python: harmless when V is installed, else it needs the network and changes
+    this environment; said before anything runs."""
+    from kfp import __version__ as installed
+
+    wanted = {
+        version
+        for executor in spec.get("deploymentSpec", {}).get("executors", {}).values()
+        for part in executor.get("container", {}).get("command", [])
+        for version in _KFP_PIN.findall(str(part))
+    }
+    return [
+        f"process backend: tasks run `pip install kfp=={version}` in this Python, which has "
+        f"kfp {installed}: that needs the network and changes this environment"
+        for version in sorted(wanted - {installed})
+    ]
 
 
 def _default_root(spec: Mapping[str, Any]) -> str:
