@@ -59,7 +59,8 @@ _LIST_KEY = ListCustomJobsResponse.pb().DESCRIPTOR.fields_by_name["custom_jobs"]
 _TOKEN_KEY = ListCustomJobsResponse.pb().DESCRIPTOR.fields_by_name["next_page_token"].json_name
 _LOST_ERROR: JobError = (
     13,
-    "cjob-emu restarted while this job ran in executor mode; the run was lost.",
+    "cjob-emu restarted while this job ran in executor mode; the run was lost. What its "
+    "replicas left is removed by the next job run here or by `cjob-emu cleanup`.",
 )
 
 
