@@ -19,7 +19,8 @@ Backends (``backend=``):
 
 Where things go: the gs:// root defaults to ``./.cjob-emu/gcs`` (:mod:`.gcs`); each
 run gets a directory, by default ``./.cjob-emu/runs/<run id>``, holding
-``logs/<replica>.log`` and the final ``job.json``.
+``logs/<replica>.log`` and ``job.json`` (the job as it stands, rewritten at every
+state change, so a run whose process died shows the state it reached).
 
 Several jobs into one root, all ended in one call (what the ``local_executor`` pytest
 fixture is): :class:`cjob_emu.executor.local.LocalExecutor`.

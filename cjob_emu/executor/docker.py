@@ -301,6 +301,7 @@ class DockerReplica(ReplicaHandle):
         self._lock = threading.Lock()
         self._exit_code: int | None = None
         self._reason: str | None = None
+        self._stopping = False  # stopped by the run: why it ended is known
         self._closed = False
 
     def lines(self) -> Iterator[str]:
@@ -338,7 +339,7 @@ class DockerReplica(ReplicaHandle):
                 code = self._after_engine_loss(exc)  # None: it still runs (live restore)
             else:
                 code = int(result["StatusCode"])
-                if code != 0:
+                if code != 0 and not self._stopping:
                     self._set_reason(self._exit_reason(code))
         with self._lock:
             if self._exit_code is None:
@@ -350,6 +351,7 @@ class DockerReplica(ReplicaHandle):
             return self._reason
 
     def stop(self, grace: float) -> None:
+        self._stopping = True
         try:
             self._stop(grace)
         except requests.RequestException as exc:
