@@ -248,3 +248,14 @@ def test_a_kfp_pin_other_than_the_installed_one_is_said_for_the_process_backend(
         "process backend: tasks run `pip install kfp==0.0.1` in this Python, which has "
         f"kfp {installed}: that needs the network and changes this environment"
     ]
+
+
+def test_a_spec_that_does_not_hang_together_is_refused_naming_the_task(tmp_path: Path) -> None:
+    spec = load("train_eval.yaml")
+    del spec["components"]["comp-evaluate"]
+    with pytest.raises(InputError, match="task evaluate: its component or executor is missing"):
+        run_pipeline(spec, gcs_root=tmp_path)
+    spec = load("train_eval.yaml")
+    spec["root"]["dag"]["tasks"]["prepare-data"]["dependentTasks"] = ["evaluate"]
+    with pytest.raises(InputError, match="depend on each other in a cycle"):
+        run_pipeline(spec, gcs_root=tmp_path)

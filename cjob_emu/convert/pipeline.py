@@ -276,11 +276,8 @@ def _run_dag(
 ) -> tuple[dict[str, Any], bool]:
     dag = dag_component.get("dag", {})
     tasks = dag.get("tasks", {})
-    order = graphlib.TopologicalSorter(
-        {name: set(task.get("dependentTasks", [])) for name, task in sorted(tasks.items())}
-    )
     produced: dict[str, dict[str, Any]] = {}
-    for task_name in order.static_order():
+    for task_name in _task_order(tasks):
         task = tasks[task_name]
         path = prefix + task_name
         component_name = task["componentRef"]["name"]
@@ -469,33 +466,62 @@ def _artifact_argument(
 
 
 def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
-    """What the local runner does not run, refused before anything runs."""
+    """What the local runner does not run, or a spec that does not hang together, refused
+    before anything runs (naming the task)."""
     executors = spec.get("deploymentSpec", {}).get("executors", {})
+    components = spec.get("components", {})
     dags = [("", spec["root"])] + [
-        (name + "/", c) for name, c in spec.get("components", {}).items() if "dag" in c
+        (name.removeprefix("comp-") + "/", c) for name, c in components.items() if "dag" in c
     ]
     for prefix, component in dags:
-        for name, task in component.get("dag", {}).get("tasks", {}).items():
+        tasks = component.get("dag", {}).get("tasks", {})
+        for name, task in tasks.items():
             policy = task.get("triggerPolicy", {})
+            target = components.get(task.get("componentRef", {}).get("name"))
+            executor = executors.get((target or {}).get("executorLabel", ""), {})
             feature = None
+            if target is None or not ("dag" in target or executor):
+                raise InputError(
+                    f"task {prefix}{name}: its component or executor is missing from the "
+                    "pipeline spec (not a spec kfp's compiler wrote?)"
+                )
             if policy.get("condition"):
                 feature = "a condition (dsl.If/Condition)"
             elif policy.get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED":
                 feature = "an exit handler"
             elif "parameterIterator" in task or "artifactIterator" in task:
                 feature = "a loop (dsl.ParallelFor)"
-            else:
-                target = spec["components"].get(task["componentRef"]["name"], {})
-                executor = executors.get(target.get("executorLabel", ""), {})
-                if "importer" in executor:
-                    feature = "an importer (dsl.importer)"
-                elif "container" not in executor and "dag" not in target:
-                    feature = "an executor that is not a container"
+            elif "importer" in executor:
+                feature = "an importer (dsl.importer)"
+            elif "container" not in executor and "dag" not in target:
+                feature = "an executor that is not a container"
             if feature is not None:
                 raise InputError(
                     f"task {prefix}{name} uses {feature}, which cjob-emu's local runner "
                     "does not run; run such pipelines with kfp.local or on Vertex"
                 )
+        try:
+            _task_order(tasks)
+        except graphlib.CycleError as exc:
+            raise InputError(f"the tasks {exc.args[1]} depend on each other in a cycle") from None
+
+
+def _task_order(tasks: Mapping[str, Any]) -> list[str]:
+    """Task names in an order where every task comes after the tasks it depends on, by
+    ``dependentTasks`` and by the outputs it takes."""
+    graph = {}
+    for name, task in sorted(tasks.items()):
+        producers = set(task.get("dependentTasks", []))
+        inputs = task.get("inputs", {})
+        for source in [
+            *inputs.get("parameters", {}).values(),
+            *inputs.get("artifacts", {}).values(),
+        ]:
+            upstream = source.get("taskOutputParameter") or source.get("taskOutputArtifact")
+            if upstream:
+                producers.add(upstream["producerTask"])
+        graph[name] = producers
+    return list(graphlib.TopologicalSorter(graph).static_order())
 
 
 def _note_ignored(
