@@ -104,6 +104,12 @@ def test_cli_runs_a_pipeline_with_typed_params(tmp_path: Path, capsys: Any) -> N
     assert cli.main([*args, "--param", "a=2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["succeeded"] is True and summary["outputs"] == {"Output": 122}
+    assert cli.main([*args, "--param", "a=3"]) == 0
+    shown = capsys.readouterr()
+    assert "SUCCEEDED" in shown.out and "output Output = 123" in shown.out
+    assert "task inner/add (container): succeeded" in shown.out
+    assert "ignored or different locally:" in shown.out and "task images are ignored" in shown.out
+    assert "cjob-emu: task inner/add: kfp.local" in shown.err
     assert cli.main([*args, "--param", "a=two"]) == 2
     assert "--param a='two': NUMBER_INTEGER expected" in capsys.readouterr().err
     assert cli.main(["run", str(tmp_path / "missing.yaml")]) == 2
