@@ -43,10 +43,6 @@ WRITE_MODEL = (
 '''
 
 
-def outcome(result: pytest.RunResult) -> dict[str, int]:
-    return result.parseoutcomes()
-
-
 def test_option_is_listed_in_help(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--help")
     result.stdout.fnmatch_lines(["*--cjob-backend=*auto*docker*process*"])
@@ -88,7 +84,7 @@ def test_local_executor_runs_jobs_into_the_tests_own_gcs_root(pytester: pytest.P
             assert result.exit_codes == {"workerpool0-0": 3}
     '''))
     result = pytester.runpytest_subprocess("--cjob-backend", "process", "-p", "no:cacheprovider")
-    assert outcome(result) == {"passed": 4}, result.stdout.str()
+    result.assert_outcomes(passed=4)
 
 
 def test_jobs_left_running_are_ended_after_the_test(pytester: pytest.Pytester) -> None:
@@ -109,7 +105,7 @@ def test_jobs_left_running_are_ended_after_the_test(pytester: pytest.Pytester) -
             pathlib.Path("run-id.txt").write_text(running.run.run_id)
     '''))
     result = pytester.runpytest_subprocess("--cjob-backend", "process", "-p", "no:cacheprovider")
-    assert outcome(result) == {"passed": 1}, result.stdout.str()
+    result.assert_outcomes(passed=1)
     run_id = (pytester.path / "run-id.txt").read_text()
     assert run_processes(run_id) == []
 
@@ -159,7 +155,7 @@ def test_xdist_workers_each_have_their_own_server_and_roots(pytester: pytest.Pyt
     pytester.makepyfile(test_parallel=XDIST_SUITE.format(records=records))
     result = pytester.runpytest_subprocess("-n", "2", "--cjob-backend", "process",
                                            "-p", "no:cacheprovider")
-    assert outcome(result) == {"passed": 4}, result.stdout.str()
+    result.assert_outcomes(passed=4)
     seen = _records(records)
     assert len(seen) == 4
     workers = {r["worker"] for r in seen}
@@ -191,7 +187,7 @@ def test_docker_backend_under_xdist_leaves_nothing(pytester: pytest.Pytester, tm
     pytester.makepyfile(test_parallel=XDIST_SUITE.format(records=records))
     result = pytester.runpytest_subprocess("-n", "2", "--cjob-backend", "docker",
                                            "-p", "no:cacheprovider")
-    assert outcome(result) == {"passed": 4}, result.stdout.str()
+    result.assert_outcomes(passed=4)
     seen = _records(records)
     assert {r["worker"] for r in seen} == {"gw0", "gw1"}
     run_ids = [run_id for r in seen for run_id in r["runs"]]  # type: ignore[attr-defined]
