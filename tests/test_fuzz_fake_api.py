@@ -180,7 +180,7 @@ HEADERS = st.dictionaries(
 def test_generated_requests_never_fail_the_server(
     server: FakeVertexServer, fuzz_cases: FuzzCases
 ) -> None:
-    @fuzz_cases.settings(1500)
+    @fuzz_cases.settings(1000)
     @given(METHODS, api_paths(), queries(), BODIES, HEADERS)
     def prop(method: str, path: str, query: str, body: bytes, headers: dict[str, str]) -> None:
         fuzz_cases.tick()
@@ -197,7 +197,7 @@ def test_generated_requests_never_fail_the_server(
 def test_a_wrong_type_anywhere_in_a_created_job_is_a_bad_request_naming_it(
     server: FakeVertexServer, fuzz_cases: FuzzCases
 ) -> None:
-    @fuzz_cases.settings(500)
+    @fuzz_cases.settings(300)
     @given(valid_jobs(), st.data())
     def prop(job: dict[str, Any], data: st.DataObject) -> None:
         fuzz_cases.tick()

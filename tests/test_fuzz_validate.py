@@ -179,7 +179,7 @@ TEXTS = (
 
 
 def test_any_text_parses_to_a_mapping_or_an_input_error(fuzz_cases: FuzzCases) -> None:
-    @fuzz_cases.settings(1800)
+    @fuzz_cases.settings(2150)
     @given(TEXTS)
     def prop(text: str) -> None:
         fuzz_cases.tick()
@@ -382,7 +382,7 @@ def test_deeply_nested_documents_and_data_are_handled(fuzz_cases: FuzzCases) -> 
 
 
 def test_any_data_with_job_keys_gives_a_sound_report(fuzz_cases: FuzzCases) -> None:
-    @fuzz_cases.settings(600)
+    @fuzz_cases.settings(250)
     @given(st.dictionaries(st.sampled_from(["displayName", "jobSpec", "labels", "x"]), SHAPED),
            st.none() | st.text(max_size=20))
     def prop(job: dict[str, Any], location: str | None) -> None:
