@@ -258,6 +258,8 @@ def ensure_image(
                 buildargs={"BASE": base.tag},
                 labels={RECIPE_LABEL: digest, NAME_LABEL: image.name},
                 pull=False,
+                # Wheels are installed offline: no network proves it (and needs no bridge).
+                network_mode="none",
                 rm=True,
                 forcerm=True,
             )
