@@ -139,6 +139,7 @@ def test_docker_replicas_get_no_socket_no_privilege_no_host_namespace_no_secret(
     host = info["HostConfig"]
     assert host["Privileged"] is False
     assert not host.get("CapAdd"), host.get("CapAdd")
+    assert not any("unconfined" in o for o in host.get("SecurityOpt") or []), host["SecurityOpt"]
     assert not host.get("Devices"), host.get("Devices")
     assert host["NetworkMode"] not in ("host", "bridge", "default")  # the run's own network
     assert host.get("PidMode", "") == "" and host.get("IpcMode") != "host"
