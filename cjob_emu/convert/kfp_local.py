@@ -80,12 +80,14 @@ def _remove_containers(client: Any, labels: Mapping[str, str]) -> None:
 
     selector = {"label": [f"{key}={value}" for key, value in labels.items() if value]}
     deadline = time.monotonic() + 30
-    while containers := client.containers.list(all=True, filters=selector):
+    # The low-level listing: the high-level one inspects each container and fails on
+    # one that auto_remove took away in between.
+    while containers := client.api.containers(all=True, filters=selector):
         for container in containers:
             with contextlib.suppress(NotFound, APIError):
-                container.remove(force=True)
+                client.api.remove_container(container["Id"], force=True)
         if time.monotonic() > deadline:
-            names = ", ".join(c.name for c in containers)
+            names = ", ".join(name for c in containers for name in c.get("Names", []))
             raise EnvironmentProblem(f"kfp.local's containers {names} could not be removed")
         time.sleep(0.2)
 
