@@ -13,12 +13,18 @@ passes through CANCELLING. The rules:
 - With ``scheduling.restart_job_on_worker_restart`` a non-zero exit of any replica
   restarts every replica, at most ``max_restarts`` times (default
   :data:`DEFAULT_MAX_RESTARTS`), within the same timeout; then the job fails.
-- Cancel stops every replica; the job ends CANCELLED with ``error`` code 1.
+- Cancel stops every replica; the job ends CANCELLED with ``error`` code 1. A cancel
+  racing the job's end either wins (CANCELLED, ``cancel()`` returned True) or is
+  refused (``cancel()`` returned False): one terminal state, reported once.
+- A replica whose end the backend cannot see (a Docker engine gone for good) fails
+  the job with code 14 (UNAVAILABLE) and the backend's reason, instead of a hang.
 - What cannot start (a missing image, an install that fails) ends the job FAILED with
   code 9 (FAILED_PRECONDITION); :meth:`RunningJob.wait` then raises that error.
 
 Replicas still running when the outcome is known are stopped with a short grace
-period, and the backend's ``teardown`` runs whatever way the run ends.
+period, and the backend's ``teardown`` runs whatever way the run ends. The run
+directory's ``job.json`` is rewritten at every state change: a run whose process was
+killed shows the state it had reached.
 """
 
 from __future__ import annotations
@@ -309,7 +315,8 @@ class RunningJob:
         return self._result
 
     def cancel(self) -> bool:
-        """Ask the run to stop every replica and end CANCELLED; False if it already ended."""
+        """Ask the run to stop every replica and end CANCELLED; False if it has ended (or
+        its end is being decided: then it ends as decided)."""
         with self._lock:
             if self._closing or JobState(self._job.state) in TERMINAL_STATES:
                 return False
