@@ -150,45 +150,62 @@ import cjob_emu.executor.docker as docker_backend
 from executor_jobs import IMAGE, job, python
 from cjob_emu.executor import RunOptions, run_job
 
-docker_backend.ENGINE_RETURN_WAIT = 3  # give up on a gone engine quickly
+docker_backend.ENGINE_RETURN_WAIT = 2  # give up on a gone engine quickly
 train = "import time\\nprint('training', flush=True)\\ntime.sleep(300)"
-result = run_job(
-    job("engine-gone", [python(train), python(train)]),
-    backend="docker", gcs_root=sys.argv[1], run_dir=sys.argv[2],
-    image_map={IMAGE: sys.argv[3]}, options=RunOptions(stop_grace=1),
-)
-print(json.dumps(result.to_dict()))
+kwargs = dict(backend="docker", gcs_root=sys.argv[1], image_map={IMAGE: sys.argv[3]},
+              options=RunOptions(stop_grace=1))
+result = run_job(job("engine-gone", [python(train), python(train)]), run_dir=sys.argv[2], **kwargs)
+print(json.dumps(result.to_dict()), flush=True)
+if sys.argv[4] == "next-run":
+    sys.stdin.readline()  # the engine is back
+    after = run_job(job("after", [python("print(1)")]), run_dir=sys.argv[2] + "-after", **kwargs)
+    cleaned = [n.message for n in after.notices if n.kind == "cleanup"]
+    print(json.dumps({"state": after.state.name, "cleanup": cleaned}), flush=True)
 """
 
 
-def test_an_engine_gone_for_good_fails_the_job_and_cleanup_removes_the_rest(
-    engine: PrivateEngine, tmp_path: Path, cjob_test_image: str
+@pytest.mark.parametrize("then", ["cleanup", "next-run"])
+def test_an_engine_gone_for_good_fails_the_job_and_what_it_left_goes_later(
+    engine: PrivateEngine, tmp_path: Path, cjob_test_image: str, then: str
 ) -> None:
     run_dir = tmp_path / "run"
-    runner = subprocess.Popen(
-        [sys.executable, "-c", _OWNER, str(tmp_path / "gcs"), str(run_dir), cjob_test_image],
-        env=env_for(engine), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    command = [sys.executable, "-c", _OWNER, str(tmp_path / "gcs"), str(run_dir),
+               cjob_test_image, then]  # fmt: skip
+    with open(tmp_path / "stderr", "w") as stderr:
+        runner = subprocess.Popen(
+            command, env=env_for(engine), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=stderr, text=True,
+        )  # fmt: skip
+    assert runner.stdin is not None and runner.stdout is not None
     try:
         wait_running(run_dir, runner)
         started = time.monotonic()
         engine.stop(signal.SIGKILL)
-        out, err = runner.communicate(timeout=90)
+        first = runner.stdout.readline()
         took = time.monotonic() - started
+        engine.start()
+        assert first, (tmp_path / "stderr").read_text()
+        result = json.loads(first)
+        if then == "next-run":
+            leftovers = left(engine, runner.pid)
+            runner.stdin.write("\n")
+            runner.stdin.flush()
+            after = json.loads(runner.stdout.readline())
+        runner.stdin.close()
+        assert runner.wait(60) == 0, (tmp_path / "stderr").read_text()
     finally:
         if runner.poll() is None:
             runner.kill()
-            runner.communicate()
-        engine.start()
+            runner.wait()
+        if not engine.answers():
+            engine.start()
 
-    assert runner.returncode == 0, err
-    result = json.loads(out)
     error = result["job"]["error"]
     assert result["job"]["state"] == "JOB_STATE_FAILED"
     assert error["code"] == 14  # UNAVAILABLE
     assert re.match(
         r"cjob-emu lost track of the replica workerpool[01]-0: the Docker engine went away "
-        r"while workerpool[01]-0 ran \(.+\) and did not answer again within 3s",
+        r"while workerpool[01]-0 ran \(.+\) and did not answer again within 2s",
         error["message"],
     ), error["message"]
     assert took < 45
@@ -199,15 +216,22 @@ def test_an_engine_gone_for_good_fails_the_job_and_cleanup_removes_the_rest(
     ), result["notices"]
     assert json.loads((run_dir / "job.json").read_text())["state"] == "JOB_STATE_FAILED"
 
-    # The engine is back; the run's owner is dead: cleanup removes what it left.
-    leftovers = left(engine, runner.pid)
-    assert len(leftovers) == 3, leftovers  # two containers and the network
-    cleanup = subprocess.run(
-        [sys.executable, "-m", "cjob_emu.cli", "cleanup", "--backend", "docker"],
-        env=env_for(engine), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert cleanup.returncode == 0, cleanup.stderr
-    removed = cleanup.stdout.splitlines()
-    assert len(removed) == 3, removed
-    assert all(f"dead process {runner.pid})" in line for line in removed), removed
+    if then == "next-run":
+        # The same process's next run, once the engine is back, removed what the first left.
+        assert len(leftovers) == 3, leftovers  # two containers and the network
+        assert after["state"] == "JOB_STATE_SUCCEEDED"
+        assert len(after["cleanup"]) == 3, after
+        assert all("torn down without an engine" in line for line in after["cleanup"]), after
+    else:
+        # The engine is back; the run's owner is dead: cleanup removes what it left.
+        leftovers = left(engine, runner.pid)
+        assert len(leftovers) == 3, leftovers
+        cleanup = subprocess.run(
+            [sys.executable, "-m", "cjob_emu.cli", "cleanup", "--backend", "docker"],
+            env=env_for(engine), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert cleanup.returncode == 0, cleanup.stderr
+        removed = cleanup.stdout.splitlines()
+        assert len(removed) == 3, removed
+        assert all(f"dead process {runner.pid})" in line for line in removed), removed
     assert left(engine, runner.pid) == []
