@@ -11,6 +11,14 @@ privileges, and run as the invoking user's uid/gid unless the run says otherwise
 Every container and network carries the run's labels, and :meth:`DockerBackend.teardown`
 removes them whatever way the run ended; :meth:`DockerBackend.cleanup_dead` removes
 what runs of dead processes left.
+
+An engine that stops answering mid-run (restarted, crashed) is waited for, at most
+:data:`ENGINE_RETURN_WAIT` seconds, by replica waits, stops and the teardown alike. A
+replica the engine stopped then ends the job FAILED with a termination reason saying
+so; an engine that does not come back fails the job (the replica cannot be seen) and
+the run's leftovers are removed by this process's next run, or by ``cjob-emu cleanup``
+once it has ended. Containers get the run's stop grace as their stop timeout, so an
+engine shutting down stops them as quickly as the run would.
 """
 
 from __future__ import annotations
