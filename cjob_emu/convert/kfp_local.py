@@ -56,10 +56,13 @@ def task_runner(
         return
     import docker
 
-    client = docker.from_env()
-    network = client.networks.create(
-        f"cjob-emu-{labels.get(LABEL_RUN, 'run')}-tasks", driver="bridge", labels=dict(labels)
-    )
+    try:
+        client = docker.from_env()
+        network = client.networks.create(
+            f"cjob-emu-{labels.get(LABEL_RUN, 'run')}-tasks", driver="bridge", labels=dict(labels)
+        )
+    except docker.errors.DockerException as exc:
+        raise EnvironmentProblem(f"no network for kfp.local's containers: {exc}") from None
     extra: dict[str, Any] = {"labels": dict(labels), "network": network.name}
     if as_host_user:
         extra["user"] = f"{os.getuid()}:{os.getgid()}"
@@ -68,7 +71,8 @@ def task_runner(
     finally:
         try:
             _remove_containers(client, labels)
-            network.remove()
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
         finally:
             client.close()
 
