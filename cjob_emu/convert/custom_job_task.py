@@ -26,7 +26,7 @@ from cjob_emu.convert.launch import (
 )
 from cjob_emu.convert.launcher import GCP_RESOURCES
 from cjob_emu.errors import InvalidJobError
-from cjob_emu.executor import Backend, JobResult, RunOptions, submit
+from cjob_emu.executor import DEFAULT_MAX_RESTARTS, Backend, JobResult, RunOptions, submit
 from cjob_emu.executor.events import Event
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
@@ -40,6 +40,7 @@ class CustomJobSettings:
     image_map: ImageMap = field(default_factory=ImageMap)
     options: RunOptions = field(default_factory=RunOptions)
     runs_dir: Path | None = None
+    max_restarts: int = DEFAULT_MAX_RESTARTS
     on_event: Callable[[Event], None] | None = None
 
 
@@ -114,6 +115,7 @@ def run_custom_job_task(
             run_dir=None if settings.runs_dir is None else settings.runs_dir / task_name,
             image_map=settings.image_map,
             options=settings.options,
+            max_restarts=settings.max_restarts,
             cluster_options=ClusterOptions(region=launch.location or None),
             location=launch.location or None,
             on_event=settings.on_event,

@@ -46,6 +46,7 @@ from cjob_emu.convert.launcher import (
 from cjob_emu.convert.placeholders import resolve_pipeline_placeholders
 from cjob_emu.errors import InputError, JobFailedError
 from cjob_emu.executor import (
+    DEFAULT_MAX_RESTARTS,
     DEFAULT_WORK_DIR,
     Backend,
     ImageMap,
@@ -170,6 +171,7 @@ def run_pipeline(
     location: str = DEFAULT_LOCATION,
     options: RunOptions | None = None,
     runs_dir: str | os.PathLike[str] | None = None,
+    max_restarts: int = DEFAULT_MAX_RESTARTS,
     on_event: Callable[[Event], None] | None = None,
     say: Callable[[str], None] | None = None,
     echo: bool = True,
@@ -189,6 +191,7 @@ def run_pipeline(
         location: The pipeline's location (``{{$.pipeline_google_cloud_location}}``).
         options: Choices for the CustomJobs' replicas (see :class:`RunOptions`).
         runs_dir: Where each CustomJob's run directory goes (logs, final job).
+        max_restarts: Bound for ``restart_job_on_worker_restart`` in every CustomJob.
         on_event: Called with every executor event of every CustomJob.
         say: Called with progress lines and warnings (default: nothing).
         echo: Show what kfp.local tasks print on stderr.
@@ -237,6 +240,7 @@ def run_pipeline(
             image_map=images,
             options=opts,
             runs_dir=None if runs_dir is None else Path(runs_dir) / name,
+            max_restarts=max_restarts,
             on_event=on_event,
         ),
         images=images,

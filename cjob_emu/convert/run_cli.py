@@ -115,6 +115,7 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
             location=args.location or DEFAULT_LOCATION,
             options=options,
             runs_dir=args.run_dir,
+            max_restarts=args.max_restarts,
             on_event=on_event,
             say=say,
         )
