@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -24,9 +25,9 @@ from typing import Any
 
 import docker
 
-# Far from Docker's default pools (172.17-31/16, 192.168/20), so no route clashes
-# with the shared engine's networks.
-ADDRESS_POOL = "base=10.213.0.0/16,size=24"
+# Far from Docker's default pools (172.17-31/16, 192.168/20), so no route clashes with
+# the shared engine's networks; a /16 of its own per engine, for concurrent test runs.
+ADDRESS_POOL = "base=10.{octet}.0.0/16,size=24"
 
 
 def private_engine_problem() -> str | None:
@@ -47,6 +48,7 @@ class PrivateEngine:
         self.host = f"unix://{self.root}/docker.sock"
         self.log = self.root / "dockerd.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._octet = random.randint(200, 250)
 
     def start(self, timeout: float = 60) -> None:
         """Start dockerd and wait until it answers."""
@@ -59,7 +61,7 @@ class PrivateEngine:
             "--bridge=none",
             "--iptables=false",
             "--ip-masq=false",
-            f"--default-address-pool={ADDRESS_POOL}",
+            f"--default-address-pool={ADDRESS_POOL.format(octet=self._octet)}",
         ]
         with open(self.log, "ab") as log:
             self._process = subprocess.Popen(
