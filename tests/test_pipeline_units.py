@@ -259,3 +259,47 @@ def test_a_spec_that_does_not_hang_together_is_refused_naming_the_task(tmp_path:
     spec["root"]["dag"]["tasks"]["prepare-data"]["dependentTasks"] = ["evaluate"]
     with pytest.raises(InputError, match="depend on each other in a cycle"):
         run_pipeline(spec, gcs_root=tmp_path)
+
+
+
+def echo_launch(msg: str) -> Any:
+    """The launch of a converted container component whose args hold its input ``msg``."""
+    from google.protobuf import json_format
+    from kfp import components
+
+    from cjob_emu.convert import create_custom_training_job_from_component
+
+    text = yaml.safe_dump(
+        {
+            "name": "echo",
+            "inputs": [{"name": "msg", "type": "String", "default": "plain"}],
+            "implementation": {
+                "container": {
+                    "image": "us-docker.pkg.dev/p/r/t:1",
+                    "command": ["python3", "-m", "t"],
+                    "args": ["--msg", {"inputValue": "msg"}],
+                }
+            },
+        }
+    )
+    op = create_custom_training_job_from_component(components.load_component_from_text(text))
+    spec = json_format.MessageToDict(op.pipeline_spec)
+    (component,) = spec["components"].values()
+    (executor,) = spec["deploymentSpec"]["executors"].values()
+    params = parameter_values(component, {"msg": msg}, resolve=resolve)
+    executor_input = build_executor_input(component, params, {}, ROOT)
+    return prepare_launch(executor["container"], executor_input, pipeline_values=VALUES)
+
+
+def test_a_container_components_own_inputs_in_its_args_get_their_values() -> None:
+    # The backend's second pass: worker_pool_specs written into the payload still holds
+    # the wrapped component's input placeholders, which Vertex then fills in too.
+    launch = echo_launch("hello world")
+    pool = launch.job["job_spec"]["worker_pool_specs"][0]
+    assert pool["container_spec"]["args"] == ["--msg", "hello world"]
+    assert launch.warnings == ()
+
+
+def test_a_component_input_that_breaks_the_payload_in_the_second_pass_is_named() -> None:
+    with pytest.raises(LaunchFailed, match="input 'msg'"):
+        echo_launch('say "hi"')

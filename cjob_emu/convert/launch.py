@@ -22,6 +22,7 @@ from cjob_emu.convert.placeholders import (
     launch_notes,
     launcher_job,
     needs_json_escape,
+    parameter_text,
     resolve_io,
     resolve_pipeline_placeholders,
     substitute_parameters,
@@ -76,26 +77,31 @@ def prepare_launch(
     if template is None:
         raise LaunchFailed("the launcher task has no --payload argument")
     values = executor_input.get("inputs", {}).get("parameterValues", {})
-    warnings = [
-        f"input {name!r} is {values[name]!r}: the Pipelines backend writes it into the "
-        "launcher's JSON payload unescaped, and its quote, backslash or control character "
-        "breaks the payload or changes the value on Vertex"
-        for name in dict.fromkeys(INPUT_PARAMETER.findall(template))
-        if isinstance(values.get(name), str) and needs_json_escape(values[name])
-    ]
 
     def resolved(text: str) -> str:
         return resolve_io(resolve_pipeline_placeholders(text, pipeline_values), executor_input)
 
-    def absent(name: str) -> str | None:
+    def value_text(name: str) -> str:
+        if name in values:
+            return parameter_text(values[name])
         # An optional input nobody set (GCPC's labels, reserved_ip_ranges): the backend
         # writes nothing between quotes and null in a bare place; the launcher drops both.
-        if name in values:
-            return None
         job_input = JOB_INPUTS_BY_NAME.get(name)
         return "null" if job_input is not None and not job_input.quoted else ""
 
-    text = resolved(substitute_parameters(template, absent))
+    # Two passes, as the backend makes: the first writes in the job inputs
+    # (worker_pool_specs...), whose text holds the wrapped component's own input
+    # placeholders, which the second fills in.
+    first = substitute_parameters(template, value_text)
+    text = resolved(substitute_parameters(first, value_text))
+    written = [*INPUT_PARAMETER.findall(template), *INPUT_PARAMETER.findall(first)]
+    warnings = [
+        f"input {name!r} is {values[name]!r}: the Pipelines backend writes it into the "
+        "launcher's JSON payload unescaped, and its quote, backslash or control character "
+        "breaks the payload or changes the value on Vertex"
+        for name in dict.fromkeys(written)
+        if isinstance(values.get(name), str) and needs_json_escape(values[name])
+    ]
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
