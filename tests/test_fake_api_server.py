@@ -307,6 +307,22 @@ def test_deleting_a_running_job_is_refused(api: Api) -> None:
     assert api.state(name) == "JOB_STATE_RUNNING"
 
 
+def test_a_job_answers_to_the_project_number_too(api: Api) -> None:
+    # Vertex answers to the project number as well as the id, and a replica only knows
+    # the number (CLOUD_ML_PROJECT_ID).
+    name = api.created(labels={"cjob-emu-outcome": "stay-running"})["name"]
+    project, rest = name.split("/", 2)[1:]
+    by_number = f"projects/123456789012/{rest}"
+    assert project != "123456789012"
+    assert api.get(by_number).json()["name"] == name
+    assert api.cancel(by_number).status_code == 200
+    api.state(name)
+    assert api.delete(by_number).status_code == 200
+    rpc_error(api.get(name), 404, "NOT_FOUND")
+    other_location = f"projects/123456789012/locations/asia-east1/{rest.split('/', 2)[2]}"
+    rpc_error(api.get(other_location), 404, "NOT_FOUND")
+
+
 def test_unknown_job_and_operation_are_404(api: Api) -> None:
     missing = f"{PARENT}/customJobs/1234567890123456789"
     for response in (api.get(missing), api.cancel(missing), api.delete(missing),

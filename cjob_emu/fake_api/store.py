@@ -222,7 +222,7 @@ class JobStore:
                     f"CustomJob {name} is in state {JobState(record.pb.state).name} and "
                     "cannot be deleted; cancel it first.",
                 )
-            del self._jobs[name]
+            del self._jobs[record.pb.name]
             self._unsave(record)
             location = name.split("/customJobs/")[0]
             op_name = f"{location}/operations/{self._new_id()}"
@@ -330,10 +330,20 @@ class JobStore:
     # -- helpers ---------------------------------------------------------------------------
 
     def _record(self, name: str) -> _Record:
-        record = self._jobs.get(name)
+        record = self._jobs.get(name) or self._jobs.get(self._by_project_number(name))
         if record is None:
             raise not_found(f"CustomJob {name} is not found.")
         return record
+
+    def _by_project_number(self, name: str) -> str:
+        """The stored name of the job ``name`` gives with a project number in place of the
+        project id: Vertex answers to both, and replicas only know the number
+        (``CLOUD_ML_PROJECT_ID``)."""
+        parts = name.split("/")
+        if len(parts) != 6 or not parts[1].isdigit():
+            return name
+        rest = "/".join(parts[2:])
+        return next((stored for stored in self._jobs if stored.split("/", 2)[2] == rest), name)
 
     def _mode_of(self, pb: Any) -> str:
         mode = pb.labels.get(LABEL_MODE, self.default_mode)
