@@ -23,7 +23,7 @@ run gets a directory, by default ``./.cjob-emu/runs/<run id>``, holding
 state change, so a run whose process died shows the state it reached).
 
 Several jobs into one root, all ended in one call (what the ``local_executor`` pytest
-fixture is): :class:`cjob_emu.executor.local.LocalExecutor`.
+fixture is): :class:`LocalExecutor`.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.cloud.aiplatform_v1 import CustomJob, WorkerPoolSpec
 
-from cjob_emu import cluster
+from cjob_emu import _lazy, cluster
 from cjob_emu.cluster import ClusterOptions
 from cjob_emu.errors import EnvironmentProblem, InputError, InvalidJobError
 from cjob_emu.executor.backend import Backend, RunOptions, RunSpec, owner_labels
@@ -63,6 +63,9 @@ from cjob_emu.executor.job import (
 from cjob_emu.executor.unemulated import unemulated_fields
 from cjob_emu.spec import JobSource, load_job
 
+if TYPE_CHECKING:
+    from cjob_emu.executor.local import LocalExecutor
+
 __all__ = [
     "DEFAULT_MAX_RESTARTS",
     "DEFAULT_WORK_DIR",
@@ -71,6 +74,7 @@ __all__ = [
     "GcsRoot",
     "ImageMap",
     "JobResult",
+    "LocalExecutor",
     "LogLine",
     "Notice",
     "ReplicaExited",
@@ -86,6 +90,14 @@ __all__ = [
     "run_job",
     "submit",
 ]
+
+# LocalExecutor's module imports this one: it is loaded on first use.
+_WHERE = {"LocalExecutor": "cjob_emu.executor.local"}
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.load(__name__, globals(), _WHERE, name)
+
 
 DEFAULT_WORK_DIR = Path(".cjob-emu")
 """Parent of the default gs:// root (``gcs/``) and run directories (``runs/``)."""
