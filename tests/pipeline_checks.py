@@ -36,3 +36,15 @@ def check_train_eval(run: PipelineRun, gcs: Path) -> None:
     )
     assert json.loads(train.outputs["gcp_resources"]) == resources
     assert any("caching of prepare-data, train, evaluate" in line for line in run.ignored)
+
+
+def check_train_logs(run: PipelineRun, runs_dir: Path, rows: int) -> None:
+    """The train task's three replicas each left a log; the chief fitted on ``rows`` rows."""
+    logs = runs_dir / run.name / "train" / "logs"
+    assert sorted(p.stem for p in logs.glob("*.log")) == [
+        "workerpool0-0",
+        "workerpool1-0",
+        "workerpool1-1",
+    ]
+    chief = (logs / "workerpool0-0.log").read_text()
+    assert f"workerpool0-0: fitted a=2.0 b=1.0 on {rows} rows, 3 epochs" in chief

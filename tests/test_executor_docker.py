@@ -23,6 +23,7 @@ from typing import Any
 
 import docker
 import pytest
+from docker_leftovers import owned, remove, remove_and_assert_none
 from executor_jobs import (
     BUCKET,
     IMAGE,
@@ -64,27 +65,11 @@ def engine() -> Iterator[Any]:
     client.close()
 
 
-def ours(engine: Any, **labels: str) -> tuple[list[Any], list[Any]]:
-    """Containers and networks carrying ``labels`` (default: owned by this process)."""
-    wanted = labels or {LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())}
-    selector = {"label": [f"{k}={v}" for k, v in wanted.items()]}
-    return (
-        engine.api.containers(all=True, filters=selector),
-        engine.api.networks(filters=selector),
-    )
-
-
 @pytest.fixture(autouse=True)
 def nothing_left(engine: Any) -> Iterator[None]:
     """After each test: no container or network of this process on the engine."""
     yield
-    containers, networks = ours(engine)
-    for container in containers:
-        engine.api.remove_container(container["Id"], force=True)
-    for network in networks:
-        engine.api.remove_network(network["Id"])
-    assert [c["Names"] for c in containers] == []
-    assert [n["Name"] for n in networks] == []
+    remove_and_assert_none(engine)
 
 
 @pytest.fixture
@@ -236,7 +221,7 @@ def test_cancel_mid_run_and_what_the_containers_are_given(
     )
     try:
         assert seen.wait(60)
-        containers, networks = ours(engine, **{LABEL_RUN: running.run.run_id})
+        containers, networks = owned(engine, **{LABEL_RUN: running.run.run_id})
         assert len(containers) == 3 and len(networks) == 1
         host_cpus = engine.info()["NCPU"]
         for summary in containers:
@@ -425,15 +410,15 @@ def test_cleanup_dead_removes_dead_owners_resources_only(engine: Any, cjob_test_
         # Other processes' runs may remove them first (they clean up too): no count here.
         assert all(("run dead-run" in line) or ("run reused-run" in line) for line in removed)
         for run_id, left in (("dead-run", 0), ("reused-run", 0), ("alive-run", 1)):
-            containers, networks = ours(engine, **{LABEL_RUN: run_id})
+            containers, networks = owned(engine, **{LABEL_RUN: run_id})
             assert (len(containers), len(networks)) == (left, left), run_id
-        containers, networks = ours(engine, **{LABEL_RUN: "other-host"})
+        containers, networks = owned(engine, **{LABEL_RUN: "other-host"})
         assert (len(containers), len(networks)) == (1, 1)
     finally:
         alive.kill()
         alive.wait()
         for run_id in ("alive-run", "other-host", "dead-run", "reused-run"):
-            containers, networks = ours(engine, **{LABEL_RUN: run_id})
+            containers, networks = owned(engine, **{LABEL_RUN: run_id})
             for container in containers:
                 engine.api.remove_container(container["Id"], force=True)
             for network in networks:
@@ -478,22 +463,18 @@ def test_an_interrupted_run_leaves_nothing_and_a_killed_one_is_cleaned_up(
         if how == "ctrl-c":
             owner.send_signal(signal.SIGINT)
             owner.wait(60)
-            assert ours(engine, **labels) == ([], [])
+            assert owned(engine, owner.pid) == ([], [])
         else:
             owner.kill()
             owner.wait(60)
-            containers, networks = ours(engine, **labels)
+            containers, networks = owned(engine, owner.pid)
             assert (len(containers), len(networks)) == (2, 1)
             removed = DockerBackend().cleanup_dead()
             # Another test process may clean up first; what this one removed was the dead run's.
             assert all(f"dead process {owner.pid})" in line for line in removed)
-            assert ours(engine, **labels) == ([], [])
+            assert owned(engine, owner.pid) == ([], [])
     finally:
         if owner.poll() is None:
             owner.kill()
             owner.wait()
-        containers, networks = ours(engine, **labels)
-        for container in containers:
-            engine.api.remove_container(container["Id"], force=True)
-        for network in networks:
-            engine.api.remove_network(network["Id"])
+        remove(engine, owner.pid)

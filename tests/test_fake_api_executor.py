@@ -7,20 +7,19 @@ containers of the image built from fixtures/images/test.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+from docker_leftovers import remove_and_assert_none
 from executor_jobs import BUCKET, IMAGE, stage_script, training_module
 from google.cloud import aiplatform, aiplatform_v1
 
 from cjob_emu.executor import RunOptions
-from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
 from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at
 from cjob_emu.fake_api.executor_runner import ExecutorRunner
 
@@ -163,10 +162,5 @@ def test_sdk_three_replica_job_runs_in_containers(tmp_path: Path, gcs: Path,
         record = json.loads((model_dir / name).read_text())
         assert record["world_size"] == 3
         assert record["results"] == expected, name
-    mine = {"label": [f"{LABEL_HOST}={socket.gethostname()}", f"{LABEL_PID}={os.getpid()}"]}
-    engine = docker.from_env()
-    try:
-        assert engine.api.containers(all=True, filters=mine) == []
-        assert engine.api.networks(filters=mine) == []
-    finally:
-        engine.close()
+    with closing(docker.from_env()) as engine:
+        remove_and_assert_none(engine)

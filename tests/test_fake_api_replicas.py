@@ -8,21 +8,20 @@ runs; the server never listens on all interfaces (checked in the kernel's socket
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import docker
 import pytest
 import requests
+from docker_leftovers import remove_and_assert_none
 from executor_jobs import IMAGE
 from google.cloud import aiplatform, aiplatform_v1
 from sockets import listening
 
 from cjob_emu.executor import RunOptions
-from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
 from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at
 from cjob_emu.fake_api.executor_runner import ExecutorRunner
 
@@ -80,13 +79,8 @@ def until_ended(job: aiplatform.CustomJob, timeout: float = 120) -> aiplatform_v
 @pytest.fixture
 def nothing_left() -> Iterator[None]:
     yield
-    mine = {"label": [f"{LABEL_HOST}={socket.gethostname()}", f"{LABEL_PID}={os.getpid()}"]}
-    engine = docker.from_env()
-    try:
-        assert engine.api.containers(all=True, filters=mine) == []
-        assert engine.api.networks(filters=mine) == []
-    finally:
-        engine.close()
+    with closing(docker.from_env()) as engine:
+        remove_and_assert_none(engine)
 
 
 def replica_job(display_name: str) -> aiplatform.CustomJob:

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+from docker_leftovers import remove_and_assert_none
 from executor_jobs import IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
 
-from cjob_emu.executor import LogLine, RunOptions, run_job
-from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID, LABEL_REPLICA
+from cjob_emu.executor import JobResult, LogLine, RunOptions, run_job
+from cjob_emu.executor.backend import LABEL_PID, LABEL_REPLICA
 from cjob_emu.executor.process import run_processes
 
 FAILED = JobState.JOB_STATE_FAILED
@@ -30,8 +30,11 @@ SLEEP = "import time; time.sleep(300)"
 VICTIM = "import os, time\nprint('victim', os.getpid(), flush=True)\ntime.sleep(300)"
 
 
-def killer(kill: Any) -> tuple[Any, threading.Event]:
-    """An on_event callback that calls ``kill(event)`` once the victim said its pid."""
+def run_killed(kill: Callable[[LogLine], None], tmp_path: Path, **backend: Any) -> JobResult:
+    """Run a job whose workerpool1-0 ``kill`` kills with SIGKILL once it said its pid.
+
+    The job must end FAILED with Vertex's error naming the replica and the signal.
+    """
     fired = threading.Event()
 
     def on_event(event: Any) -> None:
@@ -40,37 +43,32 @@ def killer(kill: Any) -> tuple[Any, threading.Event]:
             # Not from the executor's thread: the kill must not hold up its event delivery.
             threading.Thread(target=kill, args=(event,), daemon=True).start()
 
-    return on_event, fired
-
-
-def assert_killed_by_sigkill(result: Any, replica: str) -> None:
+    result = run_job(
+        job("sigkill", [python(SLEEP), python(VICTIM)]),
+        gcs_root=tmp_path / "gcs",
+        run_dir=tmp_path / "run",
+        options=FAST,
+        timeout=60,
+        on_event=on_event,
+        **backend,
+    )
+    assert fired.is_set()
     assert result.state == FAILED
     assert result.job.error.code == 3
     assert result.job.error.message.startswith(
-        f"The replica {replica} exited with a non-zero status of 137. "
+        "The replica workerpool1-0 exited with a non-zero status of 137. "
         "Termination reason: Error (killed by signal 9, SIGKILL)."
     ), result.job.error.message
-    assert result.exit_codes[replica] == 137
-    assert not result.replicas[replica].stopped
+    assert result.exit_codes["workerpool1-0"] == 137
+    assert not result.replicas["workerpool1-0"].stopped
+    return result
 
 
 def test_process_replica_killed_with_sigkill_fails_the_job_naming_it(tmp_path: Path) -> None:
     def kill(event: LogLine) -> None:
         os.kill(int(event.line.split()[1]), signal.SIGKILL)
 
-    on_event, fired = killer(kill)
-    result = run_job(
-        job("sigkill", [python(SLEEP), python(VICTIM)]),
-        backend="process",
-        gcs_root=tmp_path / "gcs",
-        run_dir=tmp_path / "run",
-        options=FAST,
-        timeout=60,
-        on_event=on_event,
-    )
-
-    assert fired.is_set()
-    assert_killed_by_sigkill(result, "workerpool1-0")
+    result = run_killed(kill, tmp_path, backend="process")
     assert run_processes(result.run_id) == []
 
 
@@ -79,16 +77,6 @@ def engine() -> Iterator[Any]:
     client = docker.from_env()
     yield client
     client.close()
-
-
-def mine(engine: Any, **labels: str) -> list[Any]:
-    """Containers and networks of this process (or with ``labels``)."""
-    wanted = labels or {LABEL_HOST: socket.gethostname(), LABEL_PID: str(os.getpid())}
-    selector = {"label": [f"{k}={v}" for k, v in wanted.items()]}
-    return [
-        *engine.api.containers(all=True, filters=selector),
-        *engine.api.networks(filters=selector),
-    ]
 
 
 @pytest.mark.docker
@@ -101,22 +89,9 @@ def test_docker_replica_killed_with_sigkill_fails_the_job_naming_it(
         )
         engine.api.kill(victim["Id"], signal="SIGKILL")
 
-    on_event, fired = killer(kill)
-    result = run_job(
-        job("sigkill", [python(SLEEP), python(VICTIM)]),
-        backend="docker",
-        gcs_root=tmp_path / "gcs",
-        run_dir=tmp_path / "run",
-        image_map={IMAGE: cjob_test_image},
-        options=FAST,
-        timeout=60,
-        on_event=on_event,
-    )
-
-    assert fired.is_set()
-    assert_killed_by_sigkill(result, "workerpool1-0")
+    result = run_killed(kill, tmp_path, backend="docker", image_map={IMAGE: cjob_test_image})
     assert result.replicas["workerpool0-0"].stopped
-    assert mine(engine) == []
+    remove_and_assert_none(engine)
 
 
 @pytest.mark.docker
@@ -154,4 +129,4 @@ def test_docker_replica_out_of_memory_fails_the_job_saying_so(
     ), message
     assert "holding 1024 MiB" in message  # the last lines of its log come with it
     assert "never got here" not in result.replicas["workerpool1-0"].log_path.read_text()
-    assert mine(engine) == []
+    remove_and_assert_none(engine)

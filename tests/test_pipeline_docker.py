@@ -6,9 +6,7 @@ no container or network of this process is left on the engine."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +17,14 @@ from typing import Any
 import docker
 import pipeline_components
 import pytest
+from docker_leftovers import owned, remove_and_assert_none
 from kfp import compiler, dsl
-from pipeline_checks import PIPELINES, check_train_eval
+from pipeline_checks import PIPELINES, check_train_eval, check_train_logs
 
 from cjob_emu import cli
 from cjob_emu.convert import run_component, run_pipeline
 from cjob_emu.errors import EnvironmentProblem, JobFailedError
 from cjob_emu.executor import RunOptions
-from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
 
 pytestmark = pytest.mark.docker
 
@@ -40,27 +38,11 @@ def engine() -> Iterator[Any]:
     client.close()
 
 
-def ours(engine: Any, pid: int | None = None) -> tuple[list[Any], list[Any]]:
-    """Containers and networks owned by process ``pid`` (default: this one)."""
-    wanted = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(pid or os.getpid())}
-    selector = {"label": [f"{k}={v}" for k, v in wanted.items()]}
-    return (
-        engine.api.containers(all=True, filters=selector),
-        engine.api.networks(filters=selector),
-    )
-
-
 @pytest.fixture(autouse=True)
 def nothing_left(engine: Any) -> Iterator[None]:
     """After each test: no container or network of this process (kfp.local's included)."""
     yield
-    containers, networks = ours(engine)
-    for container in containers:
-        engine.api.remove_container(container["Id"], force=True)
-    for network in networks:
-        engine.api.remove_network(network["Id"])
-    assert [c["Names"] for c in containers] == []
-    assert [n["Name"] for n in networks] == []
+    remove_and_assert_none(engine)
 
 
 @pytest.fixture
@@ -84,14 +66,7 @@ def test_train_eval_runs_end_to_end(name: str, tmp_path: Path, images: dict[str,
     check_train_eval(run, gcs)
     assert "train: replicas run as uid:gid" in "\n".join(run.ignored)
     # three replicas ran; the chief's success ends the job (as on Vertex)
-    logs = tmp_path / "runs" / run.name / "train" / "logs"
-    assert sorted(p.stem for p in logs.glob("*.log")) == [
-        "workerpool0-0",
-        "workerpool1-0",
-        "workerpool1-1",
-    ]
-    chief = (logs / "workerpool0-0.log").read_text()
-    assert "workerpool0-0: fitted a=2.0 b=1.0 on 12 rows, 3 epochs" in chief
+    check_train_logs(run, tmp_path / "runs", rows=12)
 
 
 def test_run_component_runs_a_converted_component_and_returns_its_outputs(
@@ -182,7 +157,7 @@ def test_ctrl_c_stops_the_running_task_and_leaves_nothing(
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not ours(engine, child.pid)[0]:
+        while not owned(engine, child.pid)[0]:
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the task's container never started"
             time.sleep(0.2)
@@ -192,7 +167,7 @@ def test_ctrl_c_stops_the_running_task_and_leaves_nothing(
         if child.poll() is None:
             child.kill()
     assert child.returncode == 130, err
-    assert ours(engine, child.pid) == ([], [])
+    assert owned(engine, child.pid) == ([], [])
 
 
 def test_a_task_image_missing_from_the_engine_is_an_environment_problem(tmp_path: Path) -> None:

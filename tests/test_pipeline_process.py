@@ -11,7 +11,7 @@ from typing import Any
 import pipeline_components
 import pytest
 from kfp import compiler
-from pipeline_checks import PIPELINES, check_train_eval
+from pipeline_checks import PIPELINES, check_train_eval, check_train_logs
 
 from cjob_emu import cli
 from cjob_emu.convert import LaunchWarning, run_component, run_pipeline
@@ -37,14 +37,7 @@ def test_train_eval_runs_end_to_end(name: str, tmp_path: Path) -> None:
     assert f"'python3' in the pools' commands runs {sys.executable}" in ignored
     assert "process backend: replicas run as processes on this host" in ignored
     # the chief's success ends the job (workers still running are stopped, as on Vertex)
-    logs = tmp_path / "runs" / run.name / "train" / "logs"
-    assert sorted(p.stem for p in logs.glob("*.log")) == [
-        "workerpool0-0",
-        "workerpool1-0",
-        "workerpool1-1",
-    ]
-    chief = (logs / "workerpool0-0.log").read_text()
-    assert "workerpool0-0: fitted a=2.0 b=1.0 on 20 rows, 3 epochs" in chief
+    check_train_logs(run, tmp_path / "runs", rows=20)
 
 
 def compiled(pipeline: Any, tmp_path: Path) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,12 @@ from typing import Any
 
 import docker
 import pytest
+from docker_leftovers import owned, remove_and_assert_none
 from executor_jobs import BUCKET, IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
 
 from cjob_emu.errors import GcsPathError, InputError
 from cjob_emu.executor import RunOptions, run_job, submit
-from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID
 from cjob_emu.executor.gcs import GcsRoot
 
 FAST = RunOptions(stop_grace=1)
@@ -91,18 +90,10 @@ def engine() -> Iterator[Any]:
     client.close()
 
 
-def _mine(engine: Any) -> list[dict[str, Any]]:
-    selector = [f"{LABEL_HOST}={socket.gethostname()}", f"{LABEL_PID}={os.getpid()}"]
-    return list(engine.api.containers(all=True, filters={"label": selector}))
-
-
 @pytest.fixture
 def nothing_left(engine: Any) -> Iterator[None]:
     yield
-    containers = _mine(engine)
-    for container in containers:
-        engine.api.remove_container(container["Id"], force=True)
-    assert [c["Names"] for c in containers] == []
+    remove_and_assert_none(engine)
 
 
 def _wait_for(path: Path, seconds: float = 60) -> None:
@@ -128,7 +119,7 @@ def test_docker_replicas_get_no_socket_no_privilege_no_host_namespace_no_secret(
     out = gcs / BUCKET / "security"
     try:
         _wait_for(out / "env.json")
-        (container,) = _mine(engine)
+        (container,), _ = owned(engine)
         info = engine.api.inspect_container(container["Id"])
     finally:
         out.mkdir(parents=True, exist_ok=True)
