@@ -3,8 +3,9 @@
 Nothing can clean up at that moment: the replicas (containers and network, or host
 processes in sessions of their own) outlive it. What it left is removed by
 ``cjob-emu cleanup`` (exit 0, one line per thing removed) or by the next run's
-automatic dead-owner cleanup, and the run directory's job.json still shows the last
-state the run reached (RUNNING, no endTime): it is written at every state change.
+automatic dead-owner cleanup. The run directory's job.json shows the last state the
+run reached (RUNNING, no endTime: it is written at every state change) until that
+cleanup marks it FAILED, code 13, saying the process running it died.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -159,10 +161,12 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
             runner.communicate()
 
     try:
-        # What the user sees: the last state reached, never an end.
+        # What the user sees: the last state reached, never an end (on a shared engine,
+        # another test process's run may have cleaned up after the dead runner already).
         record = job_document(run_dir)
-        assert record["state"] == "JOB_STATE_RUNNING"
-        assert "startTime" in record and "endTime" not in record
+        if backend == "process" or record["state"] != "JOB_STATE_FAILED":
+            assert record["state"] == "JOB_STATE_RUNNING"
+            assert "startTime" in record and "endTime" not in record
         left = set(leftovers(backend, runner.pid, run_id))
         # Two replicas, and the network (docker) or the run's record (process); on a shared
         # engine another test process's run may have removed some already, as a next run does.
@@ -176,7 +180,7 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
                 capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert cleanup.returncode == 0, cleanup.stderr
-            lines = cleanup.stdout.splitlines()
+            lines = [line.removeprefix("removed ") for line in cleanup.stdout.splitlines()]
         else:
             kwargs: dict[str, Any] = {"image_map": {IMAGE: image}} if image else {}
             result = run_job(
@@ -189,15 +193,32 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
                 **kwargs,
             )
             assert result.state == JobState.JOB_STATE_SUCCEEDED, result.job.error.message
-            lines = [n.message for n in result.notices if n.kind == "cleanup"]
+            lines = [
+                n.message.removeprefix("removed what a dead run left: ")
+                for n in result.notices
+                if n.kind == "cleanup"
+            ]
         assert leftovers(backend, runner.pid, run_id) == []
-        # Other test processes clean up dead runs too and may have removed some first; what
-        # this one reports removing of the dead run names it and its dead owner.
+        # The job the dead process never ended: FAILED by the cleanup, with when and why.
+        record = job_document(run_dir)
+        assert record["state"] == "JOB_STATE_FAILED", record
+        assert record["endTime"] >= record["startTime"]
+        assert record["error"] == {
+            "code": 13,
+            "message": f"the cjob-emu process running this job (pid {runner.pid} on host "
+            f"{socket.gethostname()}) died; its replicas were removed by cleanup",
+        }
+        # Other test processes clean up dead runs too and may have removed some (and marked
+        # the job) first; what this one reports of the dead run names it and its dead owner.
         mine = [line for line in lines if run_id in line]
+        job_file = (run_dir / "job.json").resolve()
+        marked = f"job {job_file} (run {run_id}, dead process {runner.pid}): marked FAILED"
         if backend == "docker":
             assert all(f"dead process {runner.pid})" in line for line in mine), lines
+            assert [line for line in mine if "job.json" in line] in ([], [marked]), lines
         else:
             # The run's record is in this test's own state directory: only this one saw it.
-            assert len(mine) == 1 and "killed 2 process(es)" in mine[0], lines
+            assert len(mine) == 2 and "killed 2 process(es)" in mine[0], lines
+            assert mine[1] == marked, lines
     finally:
         remove_everything_of(backend, run_id)

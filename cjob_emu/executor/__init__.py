@@ -194,7 +194,7 @@ def submit(
         replicas=tuple(cluster.replicas(loaded)),
         gcs=root,
         run_dir=directory.resolve(),
-        labels=owner_labels(run_id),
+        labels=owner_labels(run_id, directory),
         options=opts,
         images={uri: images.resolve(uri) for uri in _image_uris(loaded)},
         host_env=host_env,

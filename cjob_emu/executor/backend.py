@@ -17,7 +17,9 @@ A backend only starts replicas and removes what it started. One run goes:
    TF_CONFIG, MASTER_ADDR); it must answer the same for the same replica of a run.
 3. ``start(launch)`` per replica per attempt, returning a :class:`ReplicaHandle`.
 4. The core reads ``handle.lines()`` and ``handle.wait()`` from its own threads,
-   ``handle.stop(grace)`` what is still running, then ``handle.close()``.
+   ``handle.stop(grace)`` what is still running, then ``handle.close()`` once
+   ``lines()`` has ended (or made no progress for a while): ``close`` may cut the
+   output still to come.
 5. ``teardown(run)`` always, after success, failure, timeout, cancel or Ctrl-C, and
    also when ``prepare`` or a ``start`` raised; it must be idempotent.
 
@@ -57,6 +59,9 @@ LABEL_PID_START = "cjob-emu.owner-start"
 reused pid is not mistaken for the owner; empty where /proc is missing."""
 LABEL_REPLICA = "cjob-emu.replica"
 """The replica name (``workerpool1-0``) a resource is for."""
+LABEL_RUN_DIR = "cjob-emu.run-dir"
+"""The run directory (absolute), so that cleanup can mark the ``job.json`` of a run
+whose owner died FAILED."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,9 @@ class RunSpec:
         replicas: Every replica of the job, in Vertex order.
         gcs: The gs:// root (mounted at ``/gcs`` / rewritten for host processes).
         run_dir: This run's directory (logs, scratch space a backend may use).
-        labels: Labels every resource of the run carries (:data:`LABEL_RUN` and the
-            owner labels); ``cleanup_dead`` finds dead runs by them.
+        labels: Labels every resource of the run carries (:data:`LABEL_RUN`, the
+            owner labels and :data:`LABEL_RUN_DIR`); ``cleanup_dead`` finds dead runs
+            by them.
         options: The user's backend choices.
         images: The image each of the job's image URIs runs as, after the image
             map (``{uri: local tag}``; an unmapped URI maps to itself), so that
@@ -206,6 +212,13 @@ class ReplicaHandle(ABC):
         memory, the engine went away); read after ``wait`` returned a non-zero code."""
         return None
 
+    def stderr_tail(self, lines: int) -> list[str] | None:
+        """The last ``lines`` lines the replica wrote to stderr, where :meth:`lines` does
+        not keep its stdout and stderr lines in order (docker copies the two streams
+        apart, so a traceback may come before the last stdout lines); None where it
+        does. Read once ``lines()`` has ended."""
+        return None
+
 
 class Backend(ABC):
     """Where replicas run: ``docker`` containers or host ``process``es."""
@@ -238,14 +251,18 @@ class Backend(ABC):
         """Remove what runs with a dead owner left; describe each thing removed."""
 
 
-def owner_labels(run_id: str) -> dict[str, str]:
-    """The labels naming ``run_id`` and this process as its owner."""
-    return {
+def owner_labels(run_id: str, run_dir: Path | None = None) -> dict[str, str]:
+    """The labels naming ``run_id`` and this process as its owner (and the run's
+    directory, when it has one)."""
+    labels = {
         LABEL_RUN: run_id,
         LABEL_HOST: socket.gethostname(),
         LABEL_PID: str(os.getpid()),
         LABEL_PID_START: process_start_time(os.getpid()) or "",
     }
+    if run_dir is not None:
+        labels[LABEL_RUN_DIR] = str(run_dir.resolve())
+    return labels
 
 
 def owner_alive(labels: Mapping[str, str]) -> bool:

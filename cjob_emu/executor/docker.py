@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import shlex
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,8 +78,9 @@ ENGINE_RETURN_WAIT = 30.0
 """Seconds a run waits for an engine that stopped answering (restarted, crashed) to
 answer again before it gives up on the run's replicas."""
 
-# Long-lived log streams and waits hold one connection each per replica.
-_MAX_CONNECTIONS = 100
+# Long-lived log streams (stdout and stderr) and waits hold three connections per replica.
+_MAX_CONNECTIONS = 200
+_STDERR_KEPT = 100  # last stderr lines of a replica kept for its job's error
 _ENGINE_TIMEOUT = 120
 
 # Installs the packages offline (deps must be in the image, as on an offline Vertex
@@ -311,14 +314,51 @@ class DockerReplica(ReplicaHandle):
         self._reason: str | None = None
         self._stopping = False  # stopped by the run: why it ended is known
         self._closed = False
+        self._stderr: deque[str] = deque(maxlen=_STDERR_KEPT)
 
     def lines(self) -> Iterator[str]:
+        # stdout and stderr are followed apart: the engine keeps no order between them
+        # anyway, and this way the last stderr lines (a traceback) are known for sure.
+        merged: queue.Queue[str | None] = queue.Queue()
+        for stream in ("stdout", "stderr"):
+            threading.Thread(
+                target=self._follow, args=(stream, merged), name=f"{stream}-{self.replica}",
+                daemon=True,
+            ).start()
+        ended = 0
+        while ended < 2:
+            line = merged.get()
+            if line is None:
+                ended += 1
+            else:
+                yield line
+
+    def stderr_tail(self, lines: int) -> list[str] | None:
+        with self._lock:
+            return list(self._stderr)[-lines:] if lines > 0 else []
+
+    def _follow(self, stream: str, merged: queue.Queue[str | None]) -> None:
+        """Put the lines of one output stream into ``merged``, then None once it ended."""
         try:
-            stream = self._client.api.logs(
-                self.container_id, stdout=True, stderr=True, stream=True, follow=True
+            for line in self._stream_lines(stream):
+                if stream == "stderr":
+                    with self._lock:
+                        self._stderr.append(line)
+                merged.put(line)
+        finally:
+            merged.put(None)
+
+    def _stream_lines(self, stream: str) -> Iterator[str]:
+        try:
+            chunks = self._client.api.logs(
+                self.container_id,
+                stdout=stream == "stdout",
+                stderr=stream == "stderr",
+                stream=True,
+                follow=True,
             )
             pending = b""
-            for chunk in stream:
+            for chunk in chunks:
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
                 for line in complete:

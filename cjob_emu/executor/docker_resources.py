@@ -1,9 +1,9 @@
 """Removing the containers and networks of a run, and those of runs whose owner died.
 
 Every resource carries the run's labels (:func:`cjob_emu.executor.backend.owner_labels`:
-run id, host, owner pid and its start time), so a later run can tell the leftovers of a
-dead process from the live resources of another one, such as a parallel test worker,
-and remove only the former.
+run id, host, owner pid and its start time, run directory), so a later run can tell the
+leftovers of a dead process from the live resources of another one, such as a parallel
+test worker, remove only the former, and mark the dead run's ``job.json`` FAILED.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from docker.errors import APIError, NotFound
 
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN, owner_alive
+from cjob_emu.executor.job import fail_dead_run
 
 
 def run_selector(run_id: str) -> dict[str, list[str]]:
@@ -86,7 +87,8 @@ def cleanup_dead(client: Any, *, host: str | None = None) -> list[str]:
     """Remove the resources on ``host`` (default: this one) whose owning process is dead.
 
     Resources of live processes, of other hosts, and of this process are left alone.
-    Returns a line per removed resource: kind, name and the run it belonged to.
+    Returns a line per removed resource: kind, name and the run it belonged to; and one
+    per dead run whose ``job.json`` it marked FAILED (:func:`fail_dead_run`).
     """
     host = host or socket.gethostname()
     selector = {"label": [f"{LABEL_HOST}={host}"]}
@@ -120,6 +122,12 @@ def cleanup_dead(client: Any, *, host: str | None = None) -> list[str]:
         for n in networks
         if n["Id"] in removed_networks
     ]
+    # Every dead run found, also one whose resources a concurrent cleanup removed first.
+    runs = {
+        labels.get(LABEL_RUN): labels
+        for labels in (r.get("Labels") or {} for r in [*containers, *networks])
+    }
+    report += [line for labels in runs.values() if (line := fail_dead_run(labels))]
     return report
 
 

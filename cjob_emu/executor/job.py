@@ -24,7 +24,8 @@ passes through CANCELLING. The rules:
 Replicas still running when the outcome is known are stopped with a short grace
 period, and the backend's ``teardown`` runs whatever way the run ends. The run
 directory's ``job.json`` is rewritten at every state change: a run whose process was
-killed shows the state it had reached.
+killed shows the state it had reached, until the dead-owner cleanup (``cjob-emu
+cleanup`` or the next run) marks it FAILED (:func:`fail_dead_run`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,12 +47,23 @@ from pathlib import Path
 from typing import Any
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState, WorkerPoolSpec
+from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from cjob_emu import cluster
 from cjob_emu.cluster import ClusterOptions, Replica
 from cjob_emu.errors import CjobEmuError, JobCancelledError, JobFailedError
-from cjob_emu.executor.backend import Backend, PythonPackage, ReplicaHandle, ReplicaLaunch, RunSpec
+from cjob_emu.executor.backend import (
+    LABEL_HOST,
+    LABEL_PID,
+    LABEL_RUN,
+    LABEL_RUN_DIR,
+    Backend,
+    PythonPackage,
+    ReplicaHandle,
+    ReplicaLaunch,
+    RunSpec,
+)
 from cjob_emu.executor.events import (
     Event,
     LogLine,
@@ -61,7 +73,7 @@ from cjob_emu.executor.events import (
     Restarting,
     StateChanged,
 )
-from cjob_emu.executor.logs import ReplicaLog, log_path
+from cjob_emu.executor.logs import TAIL_LINES, ReplicaLog, log_path
 
 DEFAULT_MAX_RESTARTS = 3
 """How often ``restart_job_on_worker_restart`` restarts a job before it fails
@@ -81,7 +93,12 @@ TERMINAL_STATES = frozenset(
     {JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED}
 )
 
-_READER_DRAIN = 2.0  # seconds to wait for a replica's last lines after it exited
+# A replica's output is read to its end before its container is removed and the job's
+# end reported: for as long as lines keep coming (a slow watcher, a busy machine), but
+# at most _READER_LIMIT seconds (a stray child writing on) and never after _READER_IDLE
+# seconds without a line (a stray child holding the pipe open, a stuck watcher).
+_READER_IDLE = 2.0
+_READER_LIMIT = 60.0
 _CANCEL = object()
 _END = object()
 
@@ -201,6 +218,7 @@ class _Live:
     reader: threading.Thread
     attempt: int
     done: bool = False
+    stderr_tail: list[str] | None = None  # of a failed replica, where lines() reorders it
 
 
 class RunningJob:
@@ -520,7 +538,9 @@ class RunningJob:
             if live is None or live.done:
                 return
             live.done = True
-        live.reader.join(_READER_DRAIN)
+        _drain(live)
+        if code != 0 and not stopped:
+            live.stderr_tail = live.handle.stderr_tail(TAIL_LINES)
         live.handle.close()
         live.log.close()
         phase = "stopped" if stopped else ("succeeded" if code == 0 else "failed")
@@ -574,6 +594,12 @@ class RunningJob:
             )
         if tail:
             message += f"\nLast lines of its log:\n{tail}"
+        stderr = live.stderr_tail or []
+        if not set(stderr) <= set(live.log.tail()):
+            message += (
+                "\nLast lines of its stderr (logged apart from stdout, so they may stand "
+                "earlier in its log):\n" + "\n".join(stderr)
+            )
         message += (
             f"\nTo find out more about why your job exited please check the logs: {live.log.path}"
         )
@@ -631,13 +657,7 @@ class RunningJob:
             self._emit(StateChanged(JobState(state), snapshot))
 
     def _write_job(self, job: CustomJob) -> None:
-        from cjob_emu.spec import job_to_json
-
-        path = self.run.run_dir / "job.json"
-        partial = path.with_name(f".job.json.{os.getpid()}.tmp")
-        with contextlib.suppress(OSError):
-            partial.write_text(job_to_json(job) + "\n")
-            os.replace(partial, path)  # readers never see half a file
+        _write_job_file(self.run.run_dir / "job.json", job)
 
     def _notice(self, notice: Notice) -> None:
         with self._lock:
@@ -670,6 +690,61 @@ def _cancel_at_exit() -> None:
     for job in jobs:
         with contextlib.suppress(BaseException):
             job.wait(60)
+
+
+def _drain(live: _Live) -> None:
+    """Wait until the reader of ``live`` has read the replica's output to its end (see
+    :data:`_READER_IDLE` and :data:`_READER_LIMIT` for when it gives up)."""
+    now = time.monotonic()
+    limit, idle_until, seen = now + _READER_LIMIT, now + _READER_IDLE, live.log.written
+    while live.reader.is_alive() and now < min(limit, idle_until):
+        live.reader.join(0.05)
+        now, written = time.monotonic(), live.log.written
+        if written != seen:
+            seen, idle_until = written, now + _READER_IDLE
+
+
+def fail_dead_run(labels: Mapping[str, str]) -> str | None:
+    """Mark the ``job.json`` of the run ``labels`` name FAILED, its owner having died.
+
+    For ``cleanup_dead`` (after it removed the run's replicas): a job the dead process
+    had not ended gets code 13 (INTERNAL) saying so, and its end time. Returns a line
+    saying what was marked, or None when there is nothing to mark (no
+    :data:`~cjob_emu.executor.backend.LABEL_RUN_DIR`, no readable ``job.json``, or the
+    job had ended).
+    """
+    run_dir = labels.get(LABEL_RUN_DIR)
+    if not run_dir:
+        return None
+    path = Path(run_dir) / "job.json"
+    try:
+        pb = json_format.Parse(path.read_text(), CustomJob.pb()(), ignore_unknown_fields=True)
+    except (OSError, ValueError, json_format.ParseError):
+        return None
+    job = CustomJob.wrap(pb)
+    if JobState(job.state) in TERMINAL_STATES:
+        return None
+    pid, host = labels.get(LABEL_PID, "?"), labels.get(LABEL_HOST, "?")
+    now = _utcnow()
+    job.state = JobState.JOB_STATE_FAILED
+    job.update_time = now
+    job.end_time = now
+    job.error = _status(
+        CODE_INTERNAL,
+        f"the cjob-emu process running this job (pid {pid} on host {host}) died; "
+        "its replicas were removed by cleanup",
+    )
+    _write_job_file(path, job)
+    return f"job {path} (run {labels.get(LABEL_RUN, '?')}, dead process {pid}): marked FAILED"
+
+
+def _write_job_file(path: Path, job: CustomJob) -> None:
+    from cjob_emu.spec import job_to_json
+
+    partial = path.with_name(f".job.json.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        partial.write_text(job_to_json(job) + "\n")
+        os.replace(partial, path)  # readers never see half a file
 
 
 def _termination_reason(handle: ReplicaHandle, code: int) -> str:

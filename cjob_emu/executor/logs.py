@@ -33,6 +33,7 @@ class ReplicaLog:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._tail: deque[str] = deque(maxlen=tail)
         self._lock = threading.Lock()
+        self._written = 0
         if attempt:
             self._file.write(f"--- attempt {attempt + 1} ---\n")
 
@@ -40,9 +41,16 @@ class ReplicaLog:
         """Keep ``line`` (written through, so the file is current while the job runs)."""
         with self._lock:
             self._tail.append(line)
+            self._written += 1
             if not self._file.closed:
                 self._file.write(line + "\n")
                 self._file.flush()
+
+    @property
+    def written(self) -> int:
+        """How many lines were written so far (shows a reader still making progress)."""
+        with self._lock:
+            return self._written
 
     def tail(self) -> list[str]:
         """The last lines written (at most ``tail``)."""

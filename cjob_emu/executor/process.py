@@ -23,7 +23,8 @@ Each replica runs in its own process group, which is killed as a whole when the
 replica's main process exits (as a container's processes die with it) or is
 stopped. Each process carries ``CJOB_EMU_RUN_ID`` in its environment so that
 ``teardown`` and ``cleanup_dead`` find strays; a run is recorded under
-:func:`state_dir` while it lives so ``cleanup_dead`` can tell dead owners.
+:func:`state_dir` while it lives (its labels, the run directory among them) so
+``cleanup_dead`` can tell dead owners and mark their runs' ``job.json`` FAILED.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from cjob_emu.executor.backend import (
     host_env,
     owner_alive,
 )
+from cjob_emu.executor.job import fail_dead_run
 from cjob_emu.executor.process_venv import RunVenv
 
 RUN_MARKER = "CJOB_EMU_RUN_ID"
@@ -233,9 +235,12 @@ class ProcessBackend(Backend):
                 continue
             run_id = str(labels.get(LABEL_RUN, record.stem))
             killed = _kill_run(run_id)
-            record.unlink(missing_ok=True)
             what = f"killed {len(killed)} process(es) ({', '.join(map(str, killed))})"
             removed.append(f"process run {run_id}: {what if killed else 'nothing left running'}")
+            marked = fail_dead_run({str(k): str(v) for k, v in labels.items()})
+            if marked:
+                removed.append(marked)
+            record.unlink(missing_ok=True)  # last: a cleanup cut short here is done again
         return removed
 
     def _record(self, run: RunSpec) -> None:
