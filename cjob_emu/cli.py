@@ -167,18 +167,13 @@ def _run_pipeline(args: argparse.Namespace, pipeline: dict[str, Any]) -> int:
 def _run_custom_job(args: argparse.Namespace) -> int:
     from cjob_emu import cluster
     from cjob_emu.console import RunConsole
-    from cjob_emu.executor import ImageMap, RunOptions, submit
+    from cjob_emu.convert.run_cli import run_options
+    from cjob_emu.executor import ImageMap, submit
     from cjob_emu.spec import load_job
 
     job = load_job(args.file)
     image_map = ImageMap.load(args.image_map_file, args.image_map)
-    options = RunOptions(
-        gpus=args.gpus,
-        pull=args.pull,
-        run_as_host_user=not args.as_image_user,
-        resource_limits=args.resource_limits,
-        stop_grace=args.stop_grace,
-    )
+    options = run_options(args)
     # With --json, stdout carries only the final JSON; the run's output goes to stderr.
     stream = sys.stderr if args.json else sys.stdout
     console = RunConsole(stream, cluster.replicas(job), live=stream.isatty())
@@ -300,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind; anything but loopback is reachable from other machines",
+        help="address to bind (default 127.0.0.1); any address but loopback is reachable "
+        "from other machines and is warned about: the fake API has no authentication",
     )
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one, printed)")
     serve.add_argument("--mode", choices=["simulated", "executor"], default="simulated")

@@ -14,12 +14,15 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from cjob_emu.convert.check import is_compiled_pipeline
 from cjob_emu.errors import InputError
+
+if TYPE_CHECKING:
+    from cjob_emu.executor import RunOptions
 
 
 def pipeline_document(path: str) -> dict[str, Any] | None:
@@ -72,6 +75,19 @@ def _typed(name: str, text: str, kind: str) -> Any:
     return text
 
 
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The ``run`` command's RunOptions, for a CustomJob file and a pipeline alike."""
+    from cjob_emu.executor import RunOptions
+
+    return RunOptions(
+        gpus=args.gpus,
+        pull=args.pull,
+        run_as_host_user=not args.as_image_user,
+        resource_limits=args.resource_limits,
+        stop_grace=args.stop_grace,
+    )
+
+
 def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     """Run the compiled pipeline ``spec`` with the ``run`` command's arguments."""
     from cjob_emu.convert.pipeline import (
@@ -80,19 +96,13 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
         LaunchWarning,
         run_pipeline,
     )
-    from cjob_emu.executor import ImageMap, RunOptions
+    from cjob_emu.executor import ImageMap
     from cjob_emu.executor.events import LogLine
 
     if args.timeout is not None:
         raise InputError("--timeout applies to a CustomJob file; a pipeline's jobs keep theirs")
     arguments = parse_params(spec, args.param)
-    options = RunOptions(
-        gpus=args.gpus,
-        pull=args.pull,
-        run_as_host_user=not args.as_image_user,
-        resource_limits=args.resource_limits,
-        stop_grace=args.stop_grace,
-    )
+    options = run_options(args)
 
     def say(line: str) -> None:
         print(f"cjob-emu: {line}", file=sys.stderr, flush=True)
