@@ -20,7 +20,8 @@ Backends (``backend=``):
 Where things go: the gs:// root defaults to ``./.cjob-emu/gcs`` (:mod:`.gcs`); each
 run gets a directory, by default ``./.cjob-emu/runs/<run id>``, holding
 ``logs/<replica>.log`` and ``job.json`` (the job as it stands, rewritten at every
-state change, so a run whose process died shows the state it reached).
+state change, so a run whose process died shows the state it reached, until
+:func:`cleanup` or the next run marks it FAILED).
 
 Several jobs into one root, all ended in one call (what the ``local_executor`` pytest
 fixture is): :class:`LocalExecutor`.
@@ -233,7 +234,8 @@ def run_job(job: JobSource, **kwargs: Any) -> JobResult:
 
 
 def cleanup(backends: Iterable[str] = BACKEND_NAMES) -> list[str]:
-    """Remove what runs whose owning process died left behind; describe what went.
+    """Remove what runs whose owning process died left behind, and mark their
+    ``job.json`` FAILED; describe what was done.
 
     Live runs of other processes are never touched. A backend that cannot run here
     (no docker engine) is skipped.

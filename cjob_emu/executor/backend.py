@@ -26,8 +26,10 @@ A backend only starts replicas and removes what it started. One run goes:
 The core sets ``PYTHONUNBUFFERED=1`` in ``launch.env`` (unless the job sets it) so
 Python replicas' logs stream live; backends pass ``launch.env`` as it is.
 
-``cleanup_dead()`` removes what runs whose owning process is dead left behind; it
-never touches a run whose owner (see :func:`owner_alive`) still lives.
+``cleanup_dead()`` removes what runs whose owning process is dead left behind and
+marks their ``job.json`` FAILED (:func:`cjob_emu.executor.job.fail_dead_run`, given
+the run's labels); it never touches a run whose owner (see :func:`owner_alive`)
+still lives.
 
 Backends are looked up by name (:func:`cjob_emu.executor.get_backend`): ``"process"``
 is ``cjob_emu.executor.process.ProcessBackend``, ``"docker"`` is
@@ -248,7 +250,8 @@ class Backend(ABC):
 
     @abstractmethod
     def cleanup_dead(self) -> list[str]:
-        """Remove what runs with a dead owner left; describe each thing removed."""
+        """Remove what runs with a dead owner left and mark their ``job.json`` FAILED;
+        describe each thing done."""
 
 
 def owner_labels(run_id: str, run_dir: Path | None = None) -> dict[str, str]:
