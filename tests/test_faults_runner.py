@@ -27,10 +27,11 @@ from executor_jobs import IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
 
 from cjob_emu.executor import RunOptions, run_job
-from cjob_emu.executor.backend import LABEL_PID, LABEL_RUN
+from cjob_emu.executor.backend import LABEL_PID, LABEL_RUN, LABEL_RUN_DIR, owner_labels
 from cjob_emu.executor.docker_resources import remove_run
+from cjob_emu.executor.job import fail_dead_run
 from cjob_emu.executor.process import run_processes, state_dir
-from cjob_emu.spec import job_to_json
+from cjob_emu.spec import job_to_json, job_to_rest
 
 TRAIN = "import time\nprint('training', flush=True)\ntime.sleep(300)"
 BACKENDS = [
@@ -222,3 +223,30 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
             assert mine[1] == marked, lines
     finally:
         remove_everything_of(backend, run_id)
+
+
+def test_cleanup_marks_only_a_job_that_had_not_ended(tmp_path: Path) -> None:
+    """A run that ended before its owner died keeps its end; no record, nothing marked."""
+    ended = tmp_path / "ended"
+    ended.mkdir()
+    running = tmp_path / "running"
+    running.mkdir()
+    document = job_to_rest(job("ended", [python("print()")]))
+    (ended / "job.json").write_text(
+        json.dumps({**document, "state": "JOB_STATE_SUCCEEDED", "endTime": "2026-01-02T03:04:05Z"})
+    )
+    (running / "job.json").write_text(json.dumps({**document, "state": "JOB_STATE_PENDING"}))
+    before = (ended / "job.json").read_text()
+    dead = {**owner_labels("dead-run"), LABEL_PID: "999999999"}
+
+    assert fail_dead_run({**dead, LABEL_RUN_DIR: str(ended)}) is None
+    assert (ended / "job.json").read_text() == before
+    assert fail_dead_run(dead) is None  # a run recorded without its directory
+    assert fail_dead_run({**dead, LABEL_RUN_DIR: str(tmp_path / "gone")}) is None
+    line = fail_dead_run({**dead, LABEL_RUN_DIR: str(running)})
+    where = running / "job.json"
+    assert line == f"job {where} (run dead-run, dead process 999999999): marked FAILED"
+    record = job_document(running)
+    assert record["state"] == "JOB_STATE_FAILED" and "endTime" in record
+    assert record["error"]["code"] == 13
+    assert list(running.iterdir()) == [running / "job.json"]  # no temporary file left

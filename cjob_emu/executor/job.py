@@ -734,17 +734,24 @@ def fail_dead_run(labels: Mapping[str, str]) -> str | None:
         f"the cjob-emu process running this job (pid {pid} on host {host}) died; "
         "its replicas were removed by cleanup",
     )
-    _write_job_file(path, job)
+    if not _write_job_file(path, job):
+        return None
     return f"job {path} (run {labels.get(LABEL_RUN, '?')}, dead process {pid}): marked FAILED"
 
 
-def _write_job_file(path: Path, job: CustomJob) -> None:
+def _write_job_file(path: Path, job: CustomJob) -> bool:
+    """Replace ``path`` with ``job``'s JSON; whether it could."""
     from cjob_emu.spec import job_to_json
 
     partial = path.with_name(f".job.json.{os.getpid()}.tmp")
-    with contextlib.suppress(OSError):
+    try:
         partial.write_text(job_to_json(job) + "\n")
         os.replace(partial, path)  # readers never see half a file
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _termination_reason(handle: ReplicaHandle, code: int) -> str:
