@@ -229,7 +229,7 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
     backends = [args.backend] if args.backend else ["docker", "process"]
     removed = cleanup(backends)
     for line in removed:
-        print(f"removed {line}")
+        print(line)
     if not removed:
         print("nothing to clean up: no run of a dead process left anything behind")
     return EXIT_OK

@@ -181,7 +181,7 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
                 capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert cleanup.returncode == 0, cleanup.stderr
-            lines = [line.removeprefix("removed ") for line in cleanup.stdout.splitlines()]
+            lines = cleanup.stdout.splitlines()
         else:
             kwargs: dict[str, Any] = {"image_map": {IMAGE: image}} if image else {}
             result = run_job(
@@ -195,7 +195,7 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
             )
             assert result.state == JobState.JOB_STATE_SUCCEEDED, result.job.error.message
             lines = [
-                n.message.removeprefix("removed what a dead run left: ")
+                n.message.removeprefix("cleaned up after a dead run: ")
                 for n in result.notices
                 if n.kind == "cleanup"
             ]

@@ -133,9 +133,9 @@ def test_a_server_restart_keeps_the_job_in_a_defined_state(tmp_path: Path, how: 
         )  # fmt: skip
         assert cleanup.returncode == 0, cleanup.stderr
         line, marked = cleanup.stdout.splitlines()
-        assert line.startswith(f"removed process run {run_id}: killed 2 process(es) ("), line
+        assert line.startswith(f"process run {run_id}: killed 2 process(es) ("), line
         # The run directory's job.json, left RUNNING by the killed server, is marked too.
-        assert marked.startswith("removed job ") and f"(run {run_id}, " in marked, marked
+        assert marked.startswith("job ") and f"(run {run_id}, " in marked, marked
         assert marked.endswith(": marked FAILED"), marked
         killed = line.rsplit("(", 1)[1].rstrip(")").split(", ")
         assert sorted(map(int, killed)) == sorted(left)

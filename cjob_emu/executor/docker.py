@@ -272,7 +272,7 @@ class DockerBackend(Backend):
             unfinished = sorted(_UNFINISHED)
         for run_id in unfinished:
             # Runs of this process whose teardown met no engine: over, whatever their labels say.
-            removed += [f"{what} (run {run_id}, torn down without an engine)"
+            removed += [f"removed {what} (run {run_id}, torn down without an engine)"
                         for what in remove_run(self.client, run_id)]
             with _UNFINISHED_LOCK:
                 _UNFINISHED.discard(run_id)

@@ -134,7 +134,7 @@ def cleanup_dead(client: Any, *, host: str | None = None) -> list[str]:
 def _describe(kind: str, name: str, resource: Mapping[str, Any]) -> str:
     labels = resource.get("Labels") or {}
     return (
-        f"{kind} {name} (run {labels.get(LABEL_RUN, '?')}, "
+        f"removed {kind} {name} (run {labels.get(LABEL_RUN, '?')}, "
         f"dead process {labels.get(LABEL_PID, '?')})"
     )
 

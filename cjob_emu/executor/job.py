@@ -383,7 +383,7 @@ class RunningJob:
 
     def _execute(self) -> tuple[int, status_pb2.Status | None]:
         for removed in self.backend.cleanup_dead():
-            self._notice(Notice(f"removed what a dead run left: {removed}", kind="cleanup"))
+            self._notice(Notice(f"cleaned up after a dead run: {removed}", kind="cleanup"))
         for note in self.backend.prepare(self.run):
             self._notice(Notice(note, kind="backend"))
         launches = self._launches()
