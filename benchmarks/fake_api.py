@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -274,6 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests per measurement")
     parser.add_argument("--runs", type=int, default=10, help="run() round trips to time")
     args = parser.parse_args(argv)
+    missing = [name for name in ("moto", "boto3") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"benchmarks/fake_api.py: the baseline needs {' and '.join(missing)}: "
+            "pip install -e '.[bench]'",
+            file=sys.stderr,
+        )
+        return 2
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     _quiet_sdk()
 
