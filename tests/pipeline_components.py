@@ -133,3 +133,81 @@ whoami_job = create_custom_training_job_from_component(whoami)
 @dsl.pipeline(name="escaped")
 def escaped(name: str = "tab\\there") -> str:
     return whoami_job(display_name=name).outputs["Output"]
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def echo(text: str) -> str:
+    return text
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def half(x: float) -> float:
+    return x / 2
+
+
+@dsl.pipeline(name="branching")
+def branching(side: str = "heads", n: int = 3, x: float = 1.0) -> str:
+    """If/Elif/Else on a task output, an int and a double; OneOf collects the branch."""
+    coin = echo(text=side)
+    with dsl.If(coin.output == "heads"):
+        first = echo(text="heads won")
+    with dsl.Elif(n > 3):
+        second = echo(text="big n")
+    with dsl.Elif(half(x=x).output <= 2.0):
+        third = echo(text="small x")
+    with dsl.Else():
+        fourth = echo(text="else")
+    return echo(text=dsl.OneOf(first.output, second.output, third.output, fourth.output)).output
+
+
+@dsl.pipeline(name="flagged")
+def flagged(flag: bool = True) -> None:
+    """The legacy dsl.Condition on a boolean parameter, and its negation."""
+    with dsl.Condition(flag == True):  # noqa: E712 (a KFP condition, not a Python test)
+        echo(text="on")
+    with dsl.If(flag != True):  # noqa: E712
+        echo(text="off")
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def total(numbers: list) -> int:
+    return int(sum(numbers))
+
+
+@dsl.pipeline(name="summing")
+def summing(extra: list = [5, 6]) -> int:  # noqa: B006 (a pipeline default, never mutated)
+    """A loop over static items collected into a sum, and a loop over an input list."""
+    with dsl.ParallelFor([1, 2, 3], parallelism=2) as item:
+        plus = add(a=item, b=10)
+    with dsl.ParallelFor(extra) as value:
+        add(a=value, b=0)
+    with dsl.ParallelFor([{"a": 1, "b": 2}, {"a": 3, "b": 4}]) as pair:
+        add(a=pair.a, b=pair.b)
+    return total(numbers=dsl.Collected(plus.output)).output
+
+
+@dsl.pipeline(name="guarded")
+def guarded(reason: str = "in the group") -> None:
+    """An exit handler around a failing task."""
+    goodbye = echo(text="cleaned up")
+    with dsl.ExitHandler(goodbye):
+        fail(reason=reason)
+
+
+@dsl.pipeline(name="guarded-ok")
+def guarded_ok() -> None:
+    goodbye = echo(text="cleaned up")
+    with dsl.ExitHandler(goodbye):
+        add(a=1, b=2)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def measure(data: dsl.Input[dsl.Dataset]) -> int:
+    with open(data.path) as f:
+        return len(f.read())
+
+
+@dsl.pipeline(name="importing")
+def importing() -> None:
+    data = dsl.importer(artifact_uri="gs://b/data.csv", artifact_class=dsl.Dataset)
+    measure(data=data.output)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pipeline_components
 import pytest
+import yaml
 from kfp import compiler
 from pipeline_checks import PIPELINES, check_train_eval, check_train_logs
 
@@ -128,3 +129,118 @@ def test_run_component_runs_a_python_component(tmp_path: Path) -> None:
         pipeline_components.add, {"a": 2, "b": 40}, backend="process", gcs_root=tmp_path / "gcs"
     )
     assert outputs == {"Output": 42}
+
+
+def run_process(pipeline: Any, tmp_path: Path, arguments: dict[str, Any] | None = None) -> Any:
+    return run_pipeline(
+        compiled(pipeline, tmp_path),
+        arguments,
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        runs_dir=tmp_path / "runs",
+        echo=False,
+    )
+
+
+def states(run: Any) -> dict[str, str]:
+    return {t.name: t.state for t in run.tasks.values()}
+
+
+def test_a_branch_on_a_task_output_runs_and_the_others_are_skipped(tmp_path: Path) -> None:
+    run = run_process(pipeline_components.branching, tmp_path)
+    assert run.succeeded and run.outputs == {"Output": "heads won"}
+    assert states(run) == {
+        "echo": "SUCCEEDED",
+        "condition-branches-1/condition-2/echo-2": "SUCCEEDED",
+        "condition-branches-1/condition-2": "SUCCEEDED",
+        "condition-branches-1/condition-3": "SKIPPED",
+        "condition-branches-1/half": "SUCCEEDED",
+        "condition-branches-1/condition-4": "SKIPPED",
+        "condition-branches-1/condition-5": "SKIPPED",
+        "condition-branches-1": "SUCCEEDED",
+        "echo-6": "SUCCEEDED",
+    }
+    skipped = run.tasks["condition-branches-1/condition-3"].skipped
+    assert skipped.startswith("condition !(inputs.parameter_values['pipelinechannel--echo-Output']")
+    assert skipped.endswith("> 3 is false")
+
+
+def test_an_elif_chain_falls_through_to_the_branch_that_holds(tmp_path: Path, capsys: Any) -> None:
+    path = compiled(pipeline_components.branching, tmp_path)
+    args = ["run", str(path), "--backend", "process", "--gcs-root", str(tmp_path / "gcs")]
+    for params, expected in [
+        (["side=tails", "n=4"], "big n"),
+        (["side=tails", "x=3.0"], "small x"),
+        (["side=tails", "x=5"], "else"),
+    ]:
+        assert cli.main([*args, *(f"--param={p}" for p in params), "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["outputs"] == {"Output": expected}
+        branches = [n for n, t in summary["tasks"].items() if t["kind"] == "dag" and "/" in n]
+        ran = [n for n in branches if summary["tasks"][n]["state"] == "SUCCEEDED"]
+        assert len(branches) == 4 and len(ran) == 1, summary["tasks"]
+    assert cli.main([*args, "--param=side=tails"]) == 0
+    shown = capsys.readouterr().out
+    assert "task condition-branches-1/condition-2 (dag): skipped: condition " in shown
+    assert "== 'heads' is false" in shown
+
+
+def test_a_consumer_of_a_skipped_tasks_output_is_skipped_too(tmp_path: Path) -> None:
+    # The compiler only lets dsl.OneOf reach past a condition; a spec whose OneOf
+    # names only the branch that did not run leaves the consumer without its input.
+    path = compiled(pipeline_components.branching, tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    branches = spec["components"]["comp-condition-branches-1"]["dag"]["outputs"]
+    (output,) = branches["parameters"].values()
+    selectors = output["valueFromOneof"]["parameterSelectors"]
+    output["valueFromOneof"]["parameterSelectors"] = selectors[1:]
+    run = run_pipeline(spec, backend="process", gcs_root=tmp_path / "gcs", echo=False)
+    assert run.succeeded and run.outputs == {}
+    consumer = run.tasks["echo-6"]
+    assert consumer.state == "SKIPPED" and consumer.outputs == {}
+    assert consumer.skipped == (
+        "its input text comes from task condition-branches-1, which produced no such output"
+    )
+
+
+def test_loops_run_every_iteration_in_its_own_task_root_and_collect_outputs(
+    tmp_path: Path,
+) -> None:
+    run = run_process(pipeline_components.summing, tmp_path, {"extra": [5, 6, 7]})
+    assert run.succeeded and run.outputs == {"Output": 11 + 12 + 13}
+    assert run.tasks["for-loop-2"].outputs == {"pipelinechannel--add-Output": [11, 12, 13]}
+    assert [t.outputs["Output"] for n, t in run.tasks.items() if "/add-2" in n] == [5, 6, 7]
+    # items that are dicts: the compiler's parseJson(...)["a"] field selection
+    assert [t.outputs["Output"] for n, t in run.tasks.items() if "/add-3" in n] == [3, 7]
+    assert "for-loop-2/iteration-2/add" in run.tasks
+    run_dir = tmp_path / "gcs" / "cjob-emu" / "pipeline_root" / run.name
+    assert sorted(p.name for p in (run_dir / "for-loop-2").iterdir()) == [
+        "iteration-0",
+        "iteration-1",
+        "iteration-2",
+    ]
+    assert (run_dir / "for-loop-2" / "iteration-1" / "add" / "executor_output.json").exists()
+    assert (
+        "for-loop-2: loop iterations run one after another (parallelism 2 not applied)"
+        in run.ignored
+    )
+
+
+def test_an_exit_handler_runs_after_its_group_fails_and_the_run_fails(tmp_path: Path) -> None:
+    run = run_process(pipeline_components.guarded, tmp_path)
+    assert not run.succeeded
+    assert states(run) == {
+        "exit-handler-1/fail": "FAILED",
+        "exit-handler-1": "FAILED",
+        "echo": "SUCCEEDED",
+    }
+    assert run.tasks["echo"].outputs == {"Output": "cleaned up"}
+    with pytest.raises(JobFailedError, match="task exit-handler-1/fail failed"):
+        run.raise_for_state()
+    (tmp_path / "ok").mkdir()
+    ok = run_process(pipeline_components.guarded_ok, tmp_path / "ok")
+    assert ok.succeeded and states(ok) == {
+        "exit-handler-1/add": "SUCCEEDED",
+        "exit-handler-1": "SUCCEEDED",
+        "echo": "SUCCEEDED",
+    }

@@ -218,10 +218,10 @@ def test_unknown_arguments_are_refused_before_anything_runs(tmp_path: Path) -> N
         run_pipeline(PIPELINES / "train_eval.yaml", {"rowz": 1}, gcs_root=tmp_path)
 
 
-def test_control_flow_is_refused_with_the_task_named(tmp_path: Path) -> None:
-    path = tmp_path / "branchy.yaml"
-    compiler.Compiler().compile(pipeline_components.branchy, str(path))
-    with pytest.raises(InputError, match=r"task condition-1 uses a condition \(dsl.If"):
+def test_an_importer_is_refused_with_the_task_named(tmp_path: Path) -> None:
+    path = tmp_path / "importing.yaml"
+    compiler.Compiler().compile(pipeline_components.importing, str(path))
+    with pytest.raises(InputError, match=r"task importer uses an importer \(dsl.importer\)"):
         run_pipeline(path, gcs_root=tmp_path / "gcs")
 
 
@@ -259,7 +259,6 @@ def test_a_spec_that_does_not_hang_together_is_refused_naming_the_task(tmp_path:
     spec["root"]["dag"]["tasks"]["prepare-data"]["dependentTasks"] = ["evaluate"]
     with pytest.raises(InputError, match="depend on each other in a cycle"):
         run_pipeline(spec, gcs_root=tmp_path)
-
 
 
 def echo_launch(msg: str) -> Any:

@@ -12,14 +12,19 @@ runs through :mod:`.custom_job_task`, every other container task through kfp.loc
 root: the pipeline root is ``gs://cjob-emu/pipeline_root`` (or the pipeline's own
 ``gs://`` default root) in the local directory standing for gs://.
 
-Conditions, loops, exit handlers and importers are refused before anything runs;
-every option that has no effect locally is listed in :attr:`PipelineRun.ignored`.
+Conditions (dsl.If/Elif/Else, :mod:`.conditions`) skip the tasks under a false one, and
+any task that takes an output of a skipped task; loops (dsl.ParallelFor) run their
+iterations one after another; an exit handler's task runs after its group, whether
+the group succeeded or failed. Importers, loops over artifacts and collected
+artifacts are refused before anything runs; every option that has no effect locally
+is listed in :attr:`PipelineRun.ignored`.
 """
 
 from __future__ import annotations
 
 import datetime
 import graphlib
+import json
 import os
 import re
 import uuid
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from cjob_emu.convert.check import is_compiled_pipeline, read_pipeline
+from cjob_emu.convert.conditions import ConditionError, parse
 from cjob_emu.convert.custom_job_task import CustomJobSettings, run_custom_job_task
 from cjob_emu.convert.executor_input import (
     build_executor_input,
@@ -66,6 +72,8 @@ DEFAULT_PROJECT = "cjob-emu-local"
 DEFAULT_LOCATION = "us-central1"
 _LOG_TAIL = 12
 _KFP_PIN = re.compile(r"'kfp==([^']+)'")
+_FIELD_SELECTOR = re.compile(r'parseJson\(string_value\)\["([^"]+)"\]')
+_EXIT_TASK = "ALL_UPSTREAM_TASKS_COMPLETED"
 RUN_LABELS = "vertex-ai-pipelines-run-billing-id"
 """The label the Pipelines backend gives every job of a run (VERTEX_AI_PIPELINES_RUN_LABELS)."""
 
@@ -82,10 +90,13 @@ class TaskResult:
 
     Attributes:
         name: The task's name; tasks inside sub-DAGs are ``outer/inner``.
-        kind: ``"custom-job"``, ``"container"`` (run by kfp.local) or ``"dag"``.
-        succeeded: Whether it succeeded.
+        kind: ``"custom-job"``, ``"container"`` (run by kfp.local) or ``"dag"`` (a
+            sub-pipeline, condition, loop or exit handler group).
+        succeeded: Whether it succeeded (a skipped task did not fail: True).
         outputs: Output parameters, and artifacts as RuntimeArtifact JSON (gs:// URIs).
         error: Why it failed.
+        skipped: Why it did not run (its condition was false, an input of it came from
+            a skipped task); empty when it ran.
     """
 
     name: str
@@ -93,6 +104,14 @@ class TaskResult:
     succeeded: bool
     outputs: dict[str, Any]
     error: str = ""
+    skipped: str = ""
+
+    @property
+    def state(self) -> str:
+        """``"SUCCEEDED"``, ``"FAILED"`` or ``"SKIPPED"``, as Vertex names task states."""
+        if self.skipped:
+            return "SKIPPED"
+        return "SUCCEEDED" if self.succeeded else "FAILED"
 
 
 @dataclass(frozen=True)
@@ -102,10 +121,12 @@ class PipelineRun:
     Attributes:
         name: The run's name (``<pipeline>-<time>``): its outputs are under
             ``<pipeline_root>/<name>/<task>/``.
-        succeeded: Whether every task succeeded.
+        succeeded: Whether every task succeeded or was skipped (an exit handler's task
+            does not count: the run's state is its group's).
         outputs: The pipeline's outputs by name; artifacts as kfp ``dsl.Artifact``
             objects whose ``uri`` (and ``path``) is the host file under the gs:// root.
-        tasks: Every task that ran, in order, by name.
+        tasks: Every task that ran or was skipped, in order, by name; loop iterations
+            are ``loop/iteration-N/inner``.
         ignored: Options of the pipeline that have no effect locally, one line each.
         warnings: Where Vertex would run something else than the user wrote.
         pipeline_root: The gs:// URI of the pipeline root.
@@ -127,9 +148,9 @@ class PipelineRun:
         return next((t for t in self.tasks.values() if not t.succeeded), None)
 
     def raise_for_state(self) -> PipelineRun:
-        """Self if every task succeeded; else :class:`JobFailedError` naming the task."""
+        """Self if the run succeeded; else :class:`JobFailedError` naming the task."""
         failed = self.failed_task
-        if failed is not None:
+        if not self.succeeded and failed is not None:
             raise JobFailedError(f"task {failed.name} failed: {failed.error}")
         return self
 
@@ -276,30 +297,122 @@ def run_pipeline(
 
 
 def _run_dag(
-    run: _Run, dag_component: Mapping[str, Any], inputs: Mapping[str, Any], prefix: str
+    run: _Run,
+    dag_component: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    prefix: str,
+    scope: str = "",
 ) -> tuple[dict[str, Any], bool]:
+    """Run a DAG's tasks in order: its outputs (those whose producer ran) and whether it
+    succeeded. After a failure only exit-handler tasks still run. ``scope`` keeps a
+    loop iteration's task roots apart (``loop/iteration-N/``)."""
     dag = dag_component.get("dag", {})
     tasks = dag.get("tasks", {})
     produced: dict[str, dict[str, Any]] = {}
+    skipped: set[str] = set()
+    ended: set[str] = set()
+    failed = False
     for task_name in _task_order(tasks):
         task = tasks[task_name]
-        path = prefix + task_name
-        component_name = task["componentRef"]["name"]
-        component = run.spec["components"][component_name]
-        arguments = _resolve(run, _task_arguments(task, inputs, produced))
-        _note_ignored(run, path, task, component)
-        if "dag" in component:
-            sub_inputs = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
-            sub_inputs.update({k: v for k, v in arguments.items() if k not in sub_inputs})
-            outputs, ok = _run_dag(run, component, sub_inputs, path + "/")
-            result = TaskResult(path, "dag", ok, outputs, "" if ok else "an inner task failed")
+        exit_task = task.get("triggerPolicy", {}).get("strategy") == _EXIT_TASK
+        if exit_task and not set(task.get("dependentTasks", [])) <= ended:
+            continue  # its group never started (something before it failed)
+        if failed and not exit_task:
+            continue
+        result = _run_one(run, task_name, task, inputs, produced, skipped, prefix, scope)
+        run.tasks.setdefault(result.name, result)
+        ended.add(task_name)
+        if result.skipped:
+            skipped.add(task_name)
+        elif not result.succeeded:
+            failed = failed or not exit_task
         else:
-            result = _run_task(run, path, task_name, component_name, component, arguments)
-        run.tasks.setdefault(path, result)
-        if not result.succeeded:
-            return {}, False
-        produced[task_name] = result.outputs
+            produced[task_name] = result.outputs
+    if failed:
+        return {}, False
     return _dag_outputs(dag, produced), True
+
+
+def _run_one(
+    run: _Run,
+    task_name: str,
+    task: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    produced: Mapping[str, Mapping[str, Any]],
+    skipped: set[str],
+    prefix: str,
+    scope: str,
+) -> TaskResult:
+    """One task of a DAG: skipped, a sub-DAG (condition, loop, group) or a container."""
+    path = prefix + task_name
+    component_name = task["componentRef"]["name"]
+    component = run.spec["components"][component_name]
+    kind = "dag" if "dag" in component else "container"
+    found, absent = _task_arguments(task, inputs, produced)
+    if absent:
+        producer = absent[0][1]
+        why = "was skipped" if producer in skipped else "produced no such output"
+        reason = f"its input {absent[0][0]} comes from task {prefix}{producer}, which {why}"
+        run.say(f"task {path}: skipped: {reason}")
+        return TaskResult(path, kind, True, {}, skipped=reason)
+    arguments = _resolve(run, found)
+    condition = task.get("triggerPolicy", {}).get("condition")
+    if condition:
+        try:
+            holds = parse(condition).holds(arguments)
+        except ConditionError as exc:
+            return TaskResult(path, kind, False, {}, f"its condition cannot be evaluated: {exc}")
+        if not holds:
+            reason = f"condition {condition} is false"
+            run.say(f"task {path}: skipped: {reason}")
+            return TaskResult(path, kind, True, {}, skipped=reason)
+    _note_ignored(run, path, task, component)
+    if "dag" not in component:
+        return _run_task(run, path, task_name, component_name, component, arguments, scope)
+    sub_inputs = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
+    sub_inputs.update({k: v for k, v in arguments.items() if k not in sub_inputs})
+    if "parameterIterator" in task:
+        return _run_loop(run, path, task, component, sub_inputs, scope + task_name + "/")
+    outputs, ok = _run_dag(run, component, sub_inputs, path + "/", scope)
+    return TaskResult(path, "dag", ok, outputs, "" if ok else "an inner task failed")
+
+
+def _run_loop(
+    run: _Run,
+    path: str,
+    task: Mapping[str, Any],
+    component: Mapping[str, Any],
+    inputs: dict[str, Any],
+    scope: str,
+) -> TaskResult:
+    """A dsl.ParallelFor: its iterations one after another; each output collected into a
+    list (what dsl.Collected reads)."""
+    iterator = task["parameterIterator"]
+    items_spec = iterator.get("items", {})
+    if "raw" in items_spec:
+        items = json.loads(items_spec["raw"])
+    else:
+        items = inputs.get(items_spec.get("inputParameter", ""))
+        if isinstance(items, str):
+            items = json.loads(items)
+    if not isinstance(items, list):
+        return TaskResult(path, "dag", False, {}, f"its loop items are not a list: {items!r}")
+    limit = task.get("iteratorPolicy", {}).get("parallelismLimit")
+    run.ignored.append(
+        f"{path}: loop iterations run one after another"
+        + (f" (parallelism {limit} not applied)" if limit else "")
+    )
+    collected: dict[str, list[Any]] = {}
+    for index, item in enumerate(items):
+        step = f"iteration-{index}/"
+        outputs, ok = _run_dag(
+            run, component, {**inputs, iterator["itemInput"]: item}, f"{path}/{step}", scope + step
+        )
+        if not ok:
+            return TaskResult(path, "dag", False, {}, f"iteration {index} failed")
+        for name, value in outputs.items():
+            collected.setdefault(name, []).append(value)
+    return TaskResult(path, "dag", True, dict(collected))
 
 
 def _run_task(
@@ -309,7 +422,10 @@ def _run_task(
     component_name: str,
     component: Mapping[str, Any],
     arguments: Mapping[str, Any],
+    scope: str = "",
 ) -> TaskResult:
+    # a loop iteration's tasks go under <run>/<loop>/iteration-N/
+    root_name = run.name + ("/" + scope.rstrip("/") if scope else "")
     executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
     container = executor.get("container", {})
     parameters = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
@@ -324,7 +440,7 @@ def _run_task(
             parameters,
             {name: [artifact] for name, artifact in artifacts.items()},
             # kfp.local's task roots are named so too: unique, also across sub-DAGs
-            task_root(run.pipeline_root, run.name, component_name.removeprefix("comp-")),
+            task_root(run.pipeline_root, root_name, component_name.removeprefix("comp-")),
         )
         values = {
             **run.pipeline_values,
@@ -350,7 +466,7 @@ def _run_task(
     kfp_local.check_runnable(run.runner, path, container, image, pull=run.settings.options.pull)
     run.say(f"task {path}: kfp.local ({image})")
     done = kfp_local.run_task(
-        run_name=run.name,
+        run_name=root_name,
         component_name=component_name,
         component=component,
         executor=executor,
@@ -368,40 +484,64 @@ def _run_task(
 
 def _task_arguments(
     task: Mapping[str, Any], inputs: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Any]:
-    """A task's arguments from its inputs spec: constants, the DAG's inputs, upstream outputs."""
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A task's arguments from its inputs spec: constants, the DAG's inputs, upstream
+    outputs; and the (input, producer task) pairs whose upstream output is absent (the
+    producer was skipped, or produced nothing for it)."""
     arguments: dict[str, Any] = {}
+    absent: list[tuple[str, str]] = []
     given = task.get("inputs", {})
-    for name, source in given.get("parameters", {}).items():
-        if "runtimeValue" in source:
-            arguments[name] = source["runtimeValue"].get("constant")
-        elif "taskOutputParameter" in source:
-            upstream = source["taskOutputParameter"]
-            arguments[name] = produced[upstream["producerTask"]][upstream["outputParameterKey"]]
-        elif "componentInputParameter" in source:
-            parent = source["componentInputParameter"]
-            if parent in inputs:
-                arguments[name] = inputs[parent]
-    for name, source in given.get("artifacts", {}).items():
-        if "taskOutputArtifact" in source:
-            upstream = source["taskOutputArtifact"]
-            arguments[name] = produced[upstream["producerTask"]][upstream["outputArtifactKey"]]
-        elif "componentInputArtifact" in source:
-            parent = source["componentInputArtifact"]
-            if parent in inputs:
-                arguments[name] = inputs[parent]
-    return arguments
+    keys = (("Parameter", "outputParameterKey"), ("Artifact", "outputArtifactKey"))
+    for kind, output_key in keys:
+        for name, source in given.get(kind.lower() + "s", {}).items():
+            if "runtimeValue" in source:
+                arguments[name] = source["runtimeValue"].get("constant")
+            elif f"taskOutput{kind}" in source:
+                upstream = source[f"taskOutput{kind}"]
+                outputs = produced.get(upstream["producerTask"], {})
+                if upstream[output_key] in outputs:
+                    arguments[name] = outputs[upstream[output_key]]
+                else:
+                    absent.append((name, upstream["producerTask"]))
+            elif f"componentInput{kind}" in source:
+                parent = source[f"componentInput{kind}"]
+                if parent in inputs:
+                    arguments[name] = _select(inputs[parent], source)
+    return arguments, absent
+
+
+def _select(value: Any, source: Mapping[str, Any]) -> Any:
+    """A loop item's field (``dsl.ParallelFor`` over dicts: ``item.a``), as the compiler's
+    ``parseJson(string_value)["a"]`` selects it."""
+    selector = source.get("parameterExpressionSelector")
+    if not selector:
+        return value
+    match = _FIELD_SELECTOR.fullmatch(selector)
+    item = json.loads(value) if isinstance(value, str) else value
+    if match is None or not isinstance(item, dict) or match.group(1) not in item:
+        raise InputError(f"cannot select {selector} from the loop item {value!r}")
+    return item[match.group(1)]
 
 
 def _dag_outputs(dag: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any]]) -> dict:
+    """The DAG's outputs whose producer ran; a dsl.OneOf output from whichever branch did."""
     outputs: dict[str, Any] = {}
     spec = dag.get("outputs", {})
+    selected: list[tuple[str, list[Mapping[str, Any]], str]] = []
     for name, selector in spec.get("parameters", {}).items():
-        source = selector.get("valueFromParameter", {})
-        outputs[name] = produced[source["producerSubtask"]][source["outputParameterKey"]]
+        if "valueFromOneof" in selector:
+            choices = selector["valueFromOneof"].get("parameterSelectors", [])
+        else:
+            choices = [selector.get("valueFromParameter", {})]
+        selected.append((name, choices, "outputParameterKey"))
     for name, selectors in spec.get("artifacts", {}).items():
-        source = selectors["artifactSelectors"][0]
-        outputs[name] = produced[source["producerSubtask"]][source["outputArtifactKey"]]
+        selected.append((name, selectors.get("artifactSelectors", []), "outputArtifactKey"))
+    for name, choices, key in selected:
+        for source in choices:
+            upstream = produced.get(source.get("producerSubtask", ""), {})
+            if source.get(key) in upstream:
+                outputs[name] = upstream[source[key]]
+                break
     return outputs
 
 
@@ -480,7 +620,6 @@ def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
     for prefix, component in dags:
         tasks = component.get("dag", {}).get("tasks", {})
         for name, task in tasks.items():
-            policy = task.get("triggerPolicy", {})
             target = components.get(task.get("componentRef", {}).get("name"))
             executor = executors.get((target or {}).get("executorLabel", ""), {})
             feature = None
@@ -489,12 +628,24 @@ def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
                     f"task {prefix}{name}: its component or executor is missing from the "
                     "pipeline spec (not a spec kfp's compiler wrote?)"
                 )
-            if policy.get("condition"):
-                feature = "a condition (dsl.If/Condition)"
-            elif policy.get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED":
-                feature = "an exit handler"
-            elif "parameterIterator" in task or "artifactIterator" in task:
-                feature = "a loop (dsl.ParallelFor)"
+            condition = task.get("triggerPolicy", {}).get("condition")
+            if condition:
+                try:
+                    parse(condition)
+                except ConditionError as exc:
+                    raise InputError(
+                        f"task {prefix}{name}: its condition is not one cjob-emu's local "
+                        f"runner evaluates: {exc}"
+                    ) from None
+            items = task.get("parameterIterator", {}).get("items", {})
+            if "artifactIterator" in task:
+                feature = "a loop over artifacts (dsl.ParallelFor over a list of artifacts)"
+            elif "parameterIterator" in task and not ("raw" in items or "inputParameter" in items):
+                feature = "a loop whose items are neither a list nor an input"
+            elif "parameterIterator" in task and target.get("dag", {}).get("outputs", {}).get(
+                "artifacts"
+            ):
+                feature = "artifacts collected from a loop (dsl.Collected of artifacts)"
             elif "importer" in executor:
                 feature = "an importer (dsl.importer)"
             elif "container" not in executor and "dag" not in target:

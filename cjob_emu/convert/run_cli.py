@@ -2,8 +2,9 @@
 
 Parses ``--param NAME=VALUE`` by the pipeline's parameter types, runs
 :func:`~cjob_emu.convert.run_pipeline`, streams progress and replica logs on
-stderr, and ends with a summary: every task, the outputs, every option ignored
-locally and every warning. Exit codes: 0 succeeded, 1 a task failed, 2 bad input.
+stderr, and ends with a summary: every task (and why one was skipped), the
+outputs, every option ignored locally and every warning. Exit codes: 0 succeeded,
+1 a task failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -134,7 +135,13 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
         "succeeded": run.succeeded,
         "outputs": {k: _shown(v) for k, v in run.outputs.items()},
         "tasks": {
-            t.name: {"kind": t.kind, "succeeded": t.succeeded, "error": t.error}
+            t.name: {
+                "kind": t.kind,
+                "state": t.state,
+                "succeeded": t.succeeded,
+                "error": t.error,
+                "skipped": t.skipped,
+            }
             for t in run.tasks.values()
         },
         "ignored": list(run.ignored),
@@ -159,7 +166,10 @@ def _print_summary(summary: Mapping[str, Any]) -> None:
     verdict = "SUCCEEDED" if summary["succeeded"] else "FAILED"
     print(f"pipeline run {summary['run']}: {verdict}", file=out)
     for name, task in summary["tasks"].items():
-        state = "succeeded" if task["succeeded"] else f"FAILED: {task['error']}"
+        if task["skipped"]:
+            state = f"skipped: {task['skipped']}"
+        else:
+            state = "succeeded" if task["succeeded"] else f"FAILED: {task['error']}"
         print(f"  task {name} ({task['kind']}): {state}", file=out)
     for name, value in summary["outputs"].items():
         print(f"  output {name} = {json.dumps(value, ensure_ascii=False)}", file=out)
