@@ -149,8 +149,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     pipeline = pipeline_document(args.file)
     if pipeline is not None:
         return _run_pipeline(args, pipeline)
-    if args.param or args.pipeline_root or args.project:
-        raise InputError("--param, --pipeline-root and --project apply to compiled pipelines")
+    if args.param or args.artifact or args.pipeline_root or args.project:
+        raise InputError(
+            "--param, --artifact, --pipeline-root and --project apply to compiled pipelines"
+        )
     return _run_custom_job(args)
 
 
@@ -361,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="pipeline parameter (repeatable; lists and structs as JSON)",
+    )
+    run.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        metavar="NAME=URI_OR_PATH",
+        help="pipeline input artifact: a gs:// URI under --gcs-root, or a host path "
+        "(copied to gs://cjob-emu/inputs/NAME/ unless inside --gcs-root); repeatable",
     )
     run.add_argument(
         "--pipeline-root",

@@ -211,3 +211,8 @@ def measure(data: dsl.Input[dsl.Dataset]) -> int:
 def importing() -> None:
     data = dsl.importer(artifact_uri="gs://b/data.csv", artifact_class=dsl.Dataset)
     measure(data=data.output)
+
+
+@dsl.pipeline(name="measuring")
+def measuring(data: dsl.Input[dsl.Dataset]) -> int:
+    return measure(data=data).output

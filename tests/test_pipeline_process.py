@@ -244,3 +244,35 @@ def test_an_exit_handler_runs_after_its_group_fails_and_the_run_fails(tmp_path: 
         "exit-handler-1": "SUCCEEDED",
         "echo": "SUCCEEDED",
     }
+
+
+def test_cli_takes_input_artifacts_by_uri_or_host_path(tmp_path: Path, capsys: Any) -> None:
+    path = compiled(pipeline_components.measuring, tmp_path)
+    gcs = tmp_path / "gcs"
+    args = ["run", str(path), "--backend", "process", "--gcs-root", str(gcs), "--json"]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+    assert cli.main([*args, "--artifact", f"data={rows}"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["outputs"] == {"Output": 8}
+    copied = "gs://cjob-emu/inputs/data/rows.csv"
+    assert f"--artifact data: copied {rows} to {copied}" in err
+    assert (gcs / "cjob-emu" / "inputs" / "data" / "rows.csv").read_text() == "a,b\n1,2\n"
+    (gcs / "b").mkdir()
+    (gcs / "b" / "more.csv").write_text("0123456789")
+    assert cli.main([*args, "--artifact", "data=gs://b/more.csv"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == {"Output": 10}
+    # a host path already inside the gs:// root is used where it is
+    assert cli.main([*args, "--artifact", f"data={gcs / 'b' / 'more.csv'}"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["outputs"] == {"Output": 10} and "copied" not in err
+    for given, message in [
+        ("model=gs://b/more.csv", "--artifact model: the pipeline has no such input artifact"),
+        ("data=gs://b/gone.csv", "--artifact data=gs://b/gone.csv: no such file under"),
+        (f"data={tmp_path / 'gone.csv'}", f"--artifact data={tmp_path / 'gone.csv'}: no such"),
+        ("data", "--artifact 'data': write NAME=gs://BUCKET/PATH or NAME=PATH"),
+    ]:
+        assert cli.main([*args, "--artifact", given]) == 2
+        assert message in capsys.readouterr().err
+    assert cli.main([*args]) == 2
+    assert "pipeline input(s) data need a value" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """``cjob-emu run PIPELINE.yaml``: the CLI side of running a compiled pipeline locally.
 
-Parses ``--param NAME=VALUE`` by the pipeline's parameter types, runs
+Parses ``--param NAME=VALUE`` by the pipeline's parameter types and
+``--artifact NAME=URI_OR_PATH`` for its input artifacts, runs
 :func:`~cjob_emu.convert.run_pipeline`, streams progress and replica logs on
 stderr, and ends with a summary: every task (and why one was skipped), the
 outputs, every option ignored locally and every warning. Exit codes: 0 succeeded,
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -20,10 +22,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from cjob_emu.convert.check import is_compiled_pipeline
-from cjob_emu.errors import InputError
+from cjob_emu.errors import GcsPathError, InputError
+from cjob_emu.executor.gcs import GcsRoot
 
 if TYPE_CHECKING:
     from cjob_emu.executor import RunOptions
+
+INPUTS_PREFIX = "gs://cjob-emu/inputs"
+"""Where ``--artifact NAME=PATH`` copies a host file outside the gs:// root."""
 
 
 def pipeline_document(path: str) -> dict[str, Any] | None:
@@ -53,6 +59,61 @@ def parse_params(spec: Mapping[str, Any], pairs: Sequence[str]) -> dict[str, Any
         kind = definitions[name].get("parameterType", "STRING")
         values[name] = _typed(name, text, kind)
     return values
+
+
+def parse_artifacts(
+    spec: Mapping[str, Any],
+    pairs: Sequence[str],
+    gcs: GcsRoot,
+    say: Any = lambda _: None,
+) -> dict[str, Any]:
+    """``NAME=gs://B/P`` or ``NAME=PATH`` pairs as the pipeline's input artifacts (kfp
+    ``dsl.Artifact`` objects with gs:// URIs). A host path outside the gs:// root is
+    copied to ``gs://cjob-emu/inputs/NAME/<file name>`` (said through ``say``).
+    InputError names the input for an unknown name or a file that is not there."""
+    from kfp import dsl
+
+    definitions = spec["root"].get("inputDefinitions", {}).get("artifacts", {})
+    artifacts: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, where = pair.partition("=")
+        if not sep or not name or not where:
+            raise InputError(f"--artifact {pair!r}: write NAME=gs://BUCKET/PATH or NAME=PATH")
+        if name not in definitions:
+            known = ", ".join(sorted(definitions)) or "none"
+            raise InputError(
+                f"--artifact {name}: the pipeline has no such input artifact ({known})"
+            )
+        artifacts[name] = dsl.Artifact(name=name, uri=_artifact_uri(name, where, gcs, say))
+    return artifacts
+
+
+def _artifact_uri(name: str, where: str, gcs: GcsRoot, say: Any) -> str:
+    if where.startswith("gs://"):
+        try:
+            local = gcs.local_path(where)
+        except GcsPathError as exc:
+            raise InputError(f"--artifact {name}={where}: {exc}") from None
+        if not local.exists():
+            raise InputError(
+                f"--artifact {name}={where}: no such file under the gs:// root ({local}); "
+                "put it there, or give a host path to have it copied"
+            )
+        return where
+    source = Path(where).resolve()
+    if not source.exists():
+        raise InputError(f"--artifact {name}={where}: no such file or directory")
+    if gcs.holds(source):
+        return gcs.uri(source)
+    uri = f"{INPUTS_PREFIX}/{name}/{source.name}"
+    target = gcs.local_path(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(source, target)
+    say(f"--artifact {name}: copied {source} to {uri}")
+    return uri
 
 
 def _typed(name: str, text: str, kind: str) -> Any:
@@ -102,11 +163,15 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
 
     if args.timeout is not None:
         raise InputError("--timeout applies to a CustomJob file; a pipeline's jobs keep theirs")
-    arguments = parse_params(spec, args.param)
-    options = run_options(args)
+    from cjob_emu.executor import DEFAULT_WORK_DIR
 
     def say(line: str) -> None:
         print(f"cjob-emu: {line}", file=sys.stderr, flush=True)
+
+    arguments = parse_params(spec, args.param)
+    gcs = GcsRoot.at(args.gcs_root if args.gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
+    arguments.update(parse_artifacts(spec, args.artifact, gcs, say))
+    options = run_options(args)
 
     def on_event(event: Any) -> None:
         if isinstance(event, LogLine):
@@ -119,7 +184,7 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
             spec,
             arguments,
             backend=args.backend,
-            gcs_root=args.gcs_root,
+            gcs_root=gcs.path,
             image_map=ImageMap.load(args.image_map_file, args.image_map),
             pipeline_root=args.pipeline_root,
             project=args.project or DEFAULT_PROJECT,
