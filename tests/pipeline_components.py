@@ -216,3 +216,44 @@ def importing() -> None:
 @dsl.pipeline(name="measuring")
 def measuring(data: dsl.Input[dsl.Dataset]) -> int:
     return measure(data=data).output
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def numbers(count: int) -> list:
+    return list(range(1, count + 1))
+
+
+@dsl.pipeline(name="counting")
+def counting(count: int = 3) -> int:
+    """A loop over a task's output list; the iteration whose sum is 4 runs a CustomJob."""
+    with dsl.ParallelFor(numbers(count=count).output) as item:
+        doubled = add(a=item, b=item)
+        with dsl.If(doubled.output == 4):
+            whoami_job()
+    return total(numbers=dsl.Collected(doubled.output)).output
+
+
+@dsl.pipeline(name="guarded-bye-fails")
+def guarded_bye_fails() -> None:
+    """An exit handler whose own task fails after its group succeeded."""
+    goodbye = fail(reason="goodbye failed")
+    with dsl.ExitHandler(goodbye):
+        add(a=1, b=2)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def write(text: str, out: dsl.Output[dsl.Dataset]) -> None:
+    with open(out.path, "w") as f:
+        f.write(text)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def count_files(data: dsl.Input[list[dsl.Dataset]]) -> int:
+    return len(data)
+
+
+@dsl.pipeline(name="collecting-artifacts")
+def collecting_artifacts() -> int:
+    with dsl.ParallelFor(["a", "b"]) as text:
+        written = write(text=text)
+    return count_files(data=dsl.Collected(written.outputs["out"])).output

@@ -181,3 +181,27 @@ def test_a_task_image_missing_from_the_engine_is_an_environment_problem(tmp_path
             gcs_root=tmp_path / "gcs",
             image_map={"python:3.11": "cjob-emu/not-built:here"},
         )
+
+
+def test_a_loop_with_a_condition_runs_its_iterations_in_containers(
+    tmp_path: Path, images: dict[str, str]
+) -> None:
+    path = tmp_path / "counting.yaml"
+    compiler.Compiler().compile(pipeline_components.counting, str(path))
+    run = run_pipeline(
+        path,
+        {"count": 2},
+        backend="docker",
+        gcs_root=tmp_path / "gcs",
+        image_map=images,
+        options=FAST,
+        runs_dir=tmp_path / "runs",
+        echo=False,
+    )
+    assert run.succeeded and run.outputs == {"Output": 2 + 4}
+    states = {t.name: t.state for t in run.tasks.values()}
+    assert states["for-loop-1/iteration-0/condition-2"] == "SKIPPED"
+    assert states["for-loop-1/iteration-1/condition-2/whoami"] == "SUCCEEDED"
+    assert run.tasks["for-loop-1/iteration-1/condition-2/whoami"].outputs["Output"] == (
+        "workerpool0-0"
+    )

@@ -276,3 +276,31 @@ def test_cli_takes_input_artifacts_by_uri_or_host_path(tmp_path: Path, capsys: A
         assert message in capsys.readouterr().err
     assert cli.main([*args]) == 2
     assert "pipeline input(s) data need a value" in capsys.readouterr().err
+
+
+def test_a_loop_over_a_task_output_runs_a_customjob_where_its_condition_holds(
+    tmp_path: Path,
+) -> None:
+    run = run_process(pipeline_components.counting, tmp_path)
+    assert run.succeeded and run.outputs == {"Output": 2 + 4 + 6}
+    assert states(run)["for-loop-1/iteration-1/condition-2/whoami"] == "SUCCEEDED"
+    assert [states(run)[f"for-loop-1/iteration-{i}/condition-2"] for i in range(3)] == [
+        "SKIPPED",
+        "SUCCEEDED",
+        "SKIPPED",
+    ]
+    job_root = f"gs://cjob-emu/pipeline_root/{run.name}/for-loop-1/iteration-1/whoami"
+    resources = tmp_path / "gcs" / job_root.removeprefix("gs://") / "gcp_resources"
+    assert "customJobs/" in resources.read_text()
+
+
+def test_the_exit_tasks_failure_leaves_the_runs_state_to_its_group(tmp_path: Path) -> None:
+    run = run_process(pipeline_components.guarded_bye_fails, tmp_path)
+    assert run.succeeded and run.raise_for_state() is run
+    assert states(run) == {
+        "exit-handler-1/add": "SUCCEEDED",
+        "exit-handler-1": "SUCCEEDED",
+        "fail": "FAILED",
+    }
+    failed = run.failed_task
+    assert failed is not None and "ValueError: goodbye failed" in failed.error

@@ -225,6 +225,15 @@ def test_an_importer_is_refused_with_the_task_named(tmp_path: Path) -> None:
         run_pipeline(path, gcs_root=tmp_path / "gcs")
 
 
+def test_artifacts_collected_from_a_loop_are_refused_with_the_task_named(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "collecting.yaml"
+    compiler.Compiler().compile(pipeline_components.collecting_artifacts, str(path))
+    with pytest.raises(InputError, match=r"task for-loop-2 uses artifacts collected from a loop"):
+        run_pipeline(path, gcs_root=tmp_path / "gcs")
+
+
 def test_a_kfp_pin_other_than_the_installed_one_is_said_for_the_process_backend() -> None:
     # (running it would pip-install that kfp into this Python: only the check is tested)
     from kfp import __version__ as installed

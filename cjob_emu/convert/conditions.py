@@ -8,8 +8,9 @@ writes a CEL subset: comparisons ``== != < <= > >=`` between
 ``inputs.parameter_values['NAME']``, string literals in single quotes, numbers and
 ``true``/``false``; ``int(...)``/``double(...)`` casts; ``!(...)`` for a negated
 operation (the branches before an Elif or Else) and ``&&`` joining them. ``||`` and
-parentheses are accepted too. Anything else is a :class:`ConditionError`, before a run
-(:func:`parse`) or while evaluating (a value of another type than compared with).
+parentheses are accepted too. Values of different types are never equal (CEL's
+heterogeneous equality); ordering them, and anything else outside the subset, is a
+:class:`ConditionError`, before a run (:func:`parse`) or while evaluating.
 """
 
 from __future__ import annotations
@@ -224,7 +225,10 @@ def _evaluate(node: _Node, values: Mapping[str, Any], text: str) -> Any:
         return _truth(left, text) or _truth(_evaluate(node.right, values, text), text)
     right = _evaluate(node.right, values, text)
     if _kind(left) != _kind(right):
-        # CEL refuses to compare values of different types: the run fails on Vertex too
+        # CEL's heterogeneous equality: values of different types are not equal (a loop
+        # item the compiler types as a string compared with '2'), but not ordered
+        if node.op in ("==", "!="):
+            return node.op == "!="
         raise ConditionError(
             f"condition {text!r}: cannot compare {left!r} ({_kind(left)}) "
             f"with {right!r} ({_kind(right)})"
