@@ -3,6 +3,8 @@
 No ``from __future__ import annotations``: KFP reads the annotations as types.
 """
 
+import warnings
+
 from kfp import dsl
 
 from cjob_emu.convert import create_custom_training_job_from_component
@@ -163,8 +165,10 @@ def branching(side: str = "heads", n: int = 3, x: float = 1.0) -> str:
 @dsl.pipeline(name="flagged")
 def flagged(flag: bool = True) -> None:
     """The legacy dsl.Condition on a boolean parameter, and its negation."""
-    with dsl.Condition(flag == True):  # noqa: E712 (a KFP condition, not a Python test)
-        echo(text="on")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # what this pipeline tests
+        with dsl.Condition(flag == True):  # noqa: E712 (a KFP condition, not a test)
+            echo(text="on")
     with dsl.If(flag != True):  # noqa: E712
         echo(text="off")
 

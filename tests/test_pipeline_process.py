@@ -304,3 +304,9 @@ def test_the_exit_tasks_failure_leaves_the_runs_state_to_its_group(tmp_path: Pat
     }
     failed = run.failed_task
     assert failed is not None and "ValueError: goodbye failed" in failed.error
+
+
+def test_an_empty_loop_collects_an_empty_list(tmp_path: Path) -> None:
+    run = run_process(pipeline_components.counting, tmp_path, {"count": 0})
+    assert run.succeeded and run.outputs == {"Output": 0}
+    assert run.tasks["for-loop-1"].outputs == {"pipelinechannel--add-Output": []}

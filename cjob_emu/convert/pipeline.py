@@ -402,7 +402,10 @@ def _run_loop(
         f"{path}: loop iterations run one after another"
         + (f" (parallelism {limit} not applied)" if limit else "")
     )
-    collected: dict[str, list[Any]] = {}
+    # an empty loop collects empty lists, as on Vertex
+    collected: dict[str, list[Any]] = {
+        name: [] for name in component.get("outputDefinitions", {}).get("parameters", {})
+    }
     for index, item in enumerate(items):
         step = f"iteration-{index}/"
         outputs, ok = _run_dag(
