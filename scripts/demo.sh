@@ -6,6 +6,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ -e .venv ] && [ ! -d .venv ]; then
+    # A PEP 832 redirect file (tox 4.6x writes one pointing at .tox/<env>) is no venv.
+    if grep -q '^\.tox/' .venv; then
+        echo "demo.sh: replacing tox's .venv redirect file ($(head -1 .venv)) by a virtual environment" >&2
+        rm .venv
+    else
+        echo "demo.sh: .venv is a file, not a virtual environment; move it away and run again" >&2
+        exit 2
+    fi
+fi
 if [ ! -x .venv/bin/cjob-emu ]; then
     python3 -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
