@@ -253,6 +253,15 @@ def read_pipeline(path: str | os.PathLike[str]) -> dict[str, Any]:
     return document
 
 
+def pipeline_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The pipeline spec in ``path`` when it is a compiled pipeline, else None (a CustomJob
+    file, or unreadable: the CustomJob reading reports that)."""
+    try:
+        return read_pipeline(path)
+    except InputError:
+        return None
+
+
 def validate_pipeline(
     source: PipelineSource, *, location: str | None = None
 ) -> dict[str, ValidationReport]:

@@ -224,13 +224,7 @@ def pipeline_reports(
 ) -> dict[str, Any] | None:
     """Reports by task name when ``path`` is a compiled pipeline, None when it is not
     (then it is a CustomJob file for the usual validation)."""
-    from cjob_emu.convert.check import is_compiled_pipeline, validate_pipeline
+    from cjob_emu.convert.check import pipeline_document, validate_pipeline
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        document = next(iter(yaml.safe_load_all(text)), None)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None  # the usual reading reports the problem
-    if not isinstance(document, dict) or not is_compiled_pipeline(document):
-        return None
-    return validate_pipeline(document, location=location)
+    document = pipeline_document(path)
+    return None if document is None else validate_pipeline(document, location=location)

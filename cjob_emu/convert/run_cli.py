@@ -19,9 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from cjob_emu.convert.check import is_compiled_pipeline
 from cjob_emu.errors import GcsPathError, InputError
 from cjob_emu.executor.gcs import GcsRoot
 
@@ -30,17 +27,6 @@ if TYPE_CHECKING:
 
 INPUTS_PREFIX = "gs://cjob-emu/inputs"
 """Where ``--artifact NAME=PATH`` copies a host file outside the gs:// root."""
-
-
-def pipeline_document(path: str) -> dict[str, Any] | None:
-    """The pipeline spec in ``path`` when it is a compiled pipeline, else None (a CustomJob
-    file, or unreadable: the CustomJob reading reports that)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        document = next(iter(yaml.safe_load_all(text)), None)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    return document if isinstance(document, dict) and is_compiled_pipeline(document) else None
 
 
 def parse_params(spec: Mapping[str, Any], pairs: Sequence[str]) -> dict[str, Any]:
