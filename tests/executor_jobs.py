@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -125,6 +125,32 @@ def check_allreduce(gcs_root: Path, steps: int, size: int = 200) -> None:
         record = read_json(model_dir / f"allreduce-{name}.json")
         assert record["world_size"] == 4
         assert record["results"] == expected
+
+
+FIVE_ROLES = {
+    "workerpool0-0": ("chief", 0),
+    "workerpool1-0": ("worker", 0),
+    "workerpool1-1": ("worker", 1),
+    "workerpool2-0": ("ps", 0),
+    "workerpool3-0": ("evaluator", 0),
+}
+"""Replica name -> (TF_CONFIG role, index) of :func:`five_replica_job`."""
+
+
+def check_roles(output: Path, check_address: Callable[[str, str, int], None]) -> None:
+    """Every replica of :func:`five_replica_job` wrote its CLUSTER_SPEC and TF_CONFIG task
+    under ``output``, and each peer answered from the address CLUSTER_SPEC gave it, as the
+    replica it is. ``check_address(address, pool, index)`` checks the backend's address."""
+    for name, (role, index) in FIVE_ROLES.items():
+        record = read_json(output / f"{name}.json")
+        pool_name = name.split("-")[0]
+        assert record["cluster_spec_task"] == {"type": pool_name, "index": index, "trial": ""}
+        assert record["tf_config_task"] == {"type": role, "index": index}
+        check_address(record["address"], pool_name, index)
+        assert sorted(record["peers"]) == sorted(set(FIVE_ROLES) - {name})
+        for peer, answer in record["peers"].items():
+            assert answer["from"] == peer
+            assert answer["tf_config_task"]["type"] == FIVE_ROLES[peer][0]
 
 
 def read_json(path: Path) -> Any:

@@ -29,6 +29,7 @@ from executor_jobs import (
     IMAGE,
     allreduce_job,
     check_allreduce,
+    check_roles,
     five_replica_job,
     job,
     python,
@@ -105,25 +106,13 @@ def test_five_replicas_reach_each_other_by_vertex_hostname(run, gcs: Path) -> No
     result = run(five_replica_job(script, f"/gcs/{BUCKET}/roles"), timeout=120)
 
     assert result.state == SUCCEEDED, result.job.error.message
-    expected = {
-        "workerpool0-0": ("chief", 0),
-        "workerpool1-0": ("worker", 0),
-        "workerpool1-1": ("worker", 1),
-        "workerpool2-0": ("ps", 0),
-        "workerpool3-0": ("evaluator", 0),
-    }
-    for name, (role, index) in expected.items():
-        record = read_json(gcs / BUCKET / "roles" / f"{name}.json")
-        pool_name = name.split("-")[0]
-        assert record["cluster_spec_task"] == {"type": pool_name, "index": index, "trial": ""}
-        assert record["tf_config_task"] == {"type": role, "index": index}
-        host, port = record["address"].rsplit(":", 1)
+
+    def vertex_hostname(address: str, pool_name: str, index: int) -> None:
+        host, port = address.rsplit(":", 1)
         assert port == "2222"
         assert host.startswith(f"cmle-training-{pool_name}-") and host.endswith(f"-{index}")
-        assert sorted(record["peers"]) == sorted(set(expected) - {name})
-        for peer, answer in record["peers"].items():
-            assert answer["from"] == peer
-            assert answer["tf_config_task"]["type"] == expected[peer][0]
+
+    check_roles(gcs / BUCKET / "roles", vertex_hostname)
     owned_by_me(gcs / BUCKET / "roles")
 
 
