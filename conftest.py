@@ -9,6 +9,7 @@ two-core CI machine.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -39,6 +40,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if WITHOUT_GCPC:
         header.append("cjob-emu: CJOB_EMU_WITHOUT_GCPC=1: converter tests left out (run in aip1)")
     return header
+
+
+@pytest.fixture
+def gcs(gcs_root: Path) -> Path:
+    """The plugin's per-test gs:// root, under the short name the executor tests use."""
+    return gcs_root
 
 
 @pytest.fixture(scope="session")

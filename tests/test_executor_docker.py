@@ -74,13 +74,6 @@ def nothing_left(engine: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def gcs(tmp_path: Path) -> Path:
-    root = tmp_path / "gcs"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def run(tmp_path: Path, gcs: Path, cjob_test_image: str):
     """run_job on the docker backend with the test image standing in for IMAGE."""
     counter = iter(range(1000))

@@ -65,13 +65,6 @@ def children() -> list[int]:
 
 
 @pytest.fixture
-def gcs(tmp_path: Path) -> Path:
-    root = tmp_path / "gcs"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def run(tmp_path: Path, gcs: Path):
     """run_job on the process backend with this test's gs:// root and run directories;
     after the test, no replica process (or child of this process) may be left."""

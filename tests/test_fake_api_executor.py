@@ -38,13 +38,6 @@ def pool(code: str | None = None, *, command: list[str] | None = None, replicas:
 
 
 @pytest.fixture
-def gcs(tmp_path: Path) -> Path:
-    root = tmp_path / "gcs"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def process_server(tmp_path: Path, gcs: Path) -> Iterator[FakeVertexServer]:
     """A server whose jobs run as host processes unless labelled simulated."""
     runner = ExecutorRunner(backend="process", gcs_root=gcs, work_dir=tmp_path / "work")

@@ -62,13 +62,6 @@ def host_secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return values
 
 
-@pytest.fixture
-def gcs(tmp_path: Path) -> Path:
-    root = tmp_path / "gcs"
-    root.mkdir()
-    return root
-
-
 def env_job(asked: dict[str, str] | None = None) -> Any:
     return job("security", [python(DUMP_ENV, env=asked)])
 
