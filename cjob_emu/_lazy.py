@@ -6,6 +6,8 @@ import importlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
+from cjob_emu.optional import as_environment_problem
+
 
 def where(exports: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Public name -> module defining it, from module -> names."""
@@ -19,6 +21,13 @@ def load(
     module = where.get(name)
     if module is None:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as exc:
+        problem = as_environment_problem(exc, f"{package}.{name}")
+        if problem is None:
+            raise
+        raise problem from None
+    value = getattr(loaded, name)
     namespace[name] = value
     return value

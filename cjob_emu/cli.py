@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cjob_emu import __version__
 from cjob_emu.errors import CjobEmuError, InputError, InvalidJobError
+from cjob_emu.optional import as_environment_problem
 
 if TYPE_CHECKING:
     from cjob_emu.validate import ValidationReport
@@ -472,6 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cjob-emu: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ImportError as exc:
+        problem = as_environment_problem(exc, f"cjob-emu {args.command}")
+        if problem is None:
+            raise
+        print(f"cjob-emu: {problem}", file=sys.stderr)
+        return problem.exit_code
     return code
 
 

@@ -1,9 +1,12 @@
-"""What a run of fixtures/pipelines/train_eval*.yaml must show, whatever the backend."""
+"""What a run of the fixtures/pipelines pipelines must show, whatever the backend."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 from cjob_emu.convert import PipelineRun
 
@@ -48,3 +51,43 @@ def check_train_logs(run: PipelineRun, runs_dir: Path, rows: int) -> None:
     ]
     chief = (logs / "workerpool0-0.log").read_text()
     assert f"workerpool0-0: fitted a=2.0 b=1.0 on {rows} rows, 3 epochs" in chief
+
+
+def fixture_module(name: str) -> Any:
+    """A pipeline script of fixtures/pipelines, imported (its components and ``build``)."""
+    spec = importlib.util.spec_from_file_location(name, PIPELINES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_container_steps(run: PipelineRun, gcs: Path) -> None:
+    """prep -> train (3 replicas) -> evaluate ran, each step's artifact reaching the next
+    although no step wrote an executor_output.json."""
+    assert run.succeeded, run.failed_task
+    assert [(t.name, t.kind, t.state) for t in run.tasks.values()] == [
+        ("prep", "container", "SUCCEEDED"),
+        ("train", "custom-job", "SUCCEEDED"),
+        ("evaluate", "container", "SUCCEEDED"),
+    ]
+    root = f"gs://cjob-emu/pipeline_root/{run.name}"
+    for task, name, schema in [
+        ("prep", "data", "system.Dataset"),
+        ("train", "model", "system.Model"),
+        ("evaluate", "report", "system.Artifact"),
+    ]:
+        artifact = run.tasks[task].outputs[name]
+        assert artifact == {
+            "name": name,
+            "type": {"schemaTitle": schema, "schemaVersion": "0.0.1"},
+            "uri": f"{root}/{task}/{name}",
+            "metadata": {},
+        }
+    run_dir = gcs / "cjob-emu" / "pipeline_root" / run.name
+    model = json.loads((run_dir / "train" / "model").read_text())
+    assert model == {"a": 2.0, "b": 1.0, "trained_by": "workerpool0-0"}
+    report = run.outputs["Output"]
+    assert report.uri == str(run_dir / "evaluate" / "report")
+    assert json.loads(Path(report.uri).read_text()) == {"mae": 0.0}

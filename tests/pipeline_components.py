@@ -6,6 +6,7 @@ No ``from __future__ import annotations``: KFP reads the annotations as types.
 import warnings
 
 from kfp import dsl
+from pipeline_checks import fixture_module
 
 from cjob_emu.convert import create_custom_training_job_from_component
 
@@ -261,3 +262,45 @@ def collecting_artifacts() -> int:
     with dsl.ParallelFor(["a", "b"]) as text:
         written = write(text=text)
     return count_files(data=dsl.Collected(written.outputs["out"])).output
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def prep_rows(rows: int, write_data: bool, data: dsl.Output[dsl.Dataset]) -> None:
+    """Writes ``rows`` lines of y = 2x + 1 to its output artifact, or nothing at all."""
+    if write_data:
+        with open(data.path, "w") as f:
+            f.writelines(f"{x},{2 * x + 1}\n" for x in range(rows))
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def mae(model: dsl.Input[dsl.Model]) -> float:
+    import json
+
+    with open(model.path) as f:
+        params = json.load(f)
+    return sum(abs(params["a"] * x + params["b"] - (2 * x + 1)) for x in range(10)) / 10
+
+
+# the container component of fixtures/pipelines/container_steps.py, converted
+container_train_job = create_custom_training_job_from_component(
+    fixture_module("container_steps").train, replica_count=3
+)
+
+
+@dsl.pipeline(name="mixed-steps")
+def mixed_steps(write_data: bool = True) -> float:
+    """What the process backend can run of the container-steps pipeline: Python steps
+    around the converted container component, which writes only its artifact file."""
+    data = prep_rows(rows=12, write_data=write_data)
+    trained = container_train_job(data=data.outputs["data"])
+    return mae(model=trained.outputs["model"]).output
+
+
+@dsl.pipeline(name="fail-slow")
+def fail_slow() -> None:
+    """``fail`` fails; ``echo`` takes its output; ``add-2`` is independent of it and is
+    ordered after it (it waits for ``add``)."""
+    broken = fail(reason="broken")
+    echo(text=broken.output)
+    first = add(a=1, b=2)
+    add(a=first.output, b=1)

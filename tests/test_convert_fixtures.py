@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +10,9 @@ import pytest
 import yaml
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler
+from pipeline_checks import PIPELINES, fixture_module
 
 from cjob_emu.convert import create_custom_training_job_from_component, validate_pipeline
-
-PIPELINES = Path(__file__).resolve().parents[1] / "fixtures" / "pipelines"
-
-
-def _module() -> Any:
-    spec = importlib.util.spec_from_file_location("train_eval", PIPELINES / "train_eval.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_eval"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _without_kfp_version(spec: dict[str, Any]) -> Any:
@@ -37,20 +25,24 @@ def _without_kfp_version(spec: dict[str, Any]) -> Any:
     [
         ("train_eval.yaml", create_custom_training_job_from_component),
         ("train_eval_gcpc.yaml", gcpc_utils.create_custom_training_job_from_component),
+        ("container_steps.yaml", create_custom_training_job_from_component),
+        ("container_steps_gcpc.yaml", gcpc_utils.create_custom_training_job_from_component),
     ],
 )
 def test_fixture_is_what_its_script_compiles(name: str, converter: Any, tmp_path: Path) -> None:
     fresh = tmp_path / name
-    compiler.Compiler().compile(_module().build(converter), str(fresh))
+    script = name.removesuffix(".yaml").removesuffix("_gcpc")
+    compiler.Compiler().compile(fixture_module(script).build(converter), str(fresh))
     committed = yaml.safe_load((PIPELINES / name).read_text())
     assert _without_kfp_version(committed) == _without_kfp_version(
         yaml.safe_load(fresh.read_text())
-    ), f"stale: run python fixtures/pipelines/train_eval.py {'--gcpc ' * ('gcpc' in name)}..."
+    ), f"stale: run python fixtures/pipelines/{script}.py {'--gcpc ' * ('gcpc' in name)}..."
 
 
-def test_both_converters_compile_the_same_pipeline() -> None:
-    ours = yaml.safe_load((PIPELINES / "train_eval.yaml").read_text())
-    gcpc = yaml.safe_load((PIPELINES / "train_eval_gcpc.yaml").read_text())
+@pytest.mark.parametrize("script", ["train_eval", "container_steps"])
+def test_both_converters_compile_the_same_pipeline(script: str) -> None:
+    ours = yaml.safe_load((PIPELINES / f"{script}.yaml").read_text())
+    gcpc = yaml.safe_load((PIPELINES / f"{script}_gcpc.yaml").read_text())
     assert ours == gcpc
 
 

@@ -19,7 +19,12 @@ import pipeline_components
 import pytest
 from docker_leftovers import owned, remove_and_assert_none
 from kfp import compiler, dsl
-from pipeline_checks import PIPELINES, check_train_eval, check_train_logs
+from pipeline_checks import (
+    PIPELINES,
+    check_container_steps,
+    check_train_eval,
+    check_train_logs,
+)
 
 from cjob_emu import cli
 from cjob_emu.convert import run_component, run_pipeline
@@ -200,8 +205,79 @@ def test_a_loop_with_a_condition_runs_its_iterations_in_containers(
     )
     assert run.succeeded and run.outputs == {"Output": 2 + 4}
     states = {t.name: t.state for t in run.tasks.values()}
-    assert states["for-loop-1/iteration-0/condition-2"] == "SKIPPED"
+    assert states["for-loop-1/iteration-0/condition-2"] == "NOT_TRIGGERED"
     assert states["for-loop-1/iteration-1/condition-2/whoami"] == "SUCCEEDED"
     assert run.tasks["for-loop-1/iteration-1/condition-2/whoami"].outputs["Output"] == (
         "workerpool0-0"
     )
+
+
+@pytest.mark.parametrize("name", ["container_steps.yaml", "container_steps_gcpc.yaml"])
+def test_container_components_that_write_only_their_artifact_files_run_end_to_end(
+    name: str, tmp_path: Path, images: dict[str, str]
+) -> None:
+    gcs = tmp_path / "gcs"
+    run = run_pipeline(
+        PIPELINES / name,
+        backend="docker",
+        gcs_root=gcs,
+        image_map=images,
+        options=FAST,
+        runs_dir=tmp_path / "runs",
+        echo=False,
+    )
+    check_container_steps(run, gcs)
+    logs = tmp_path / "runs" / run.name / "train" / "logs"
+    assert "workerpool0-0: fitted a=2.0 b=1.0 on 20 rows" in (
+        logs / "workerpool0-0.log"
+    ).read_text()
+    assert sorted(p.stem for p in logs.glob("*.log")) == [
+        "workerpool0-0",
+        "workerpool1-0",
+        "workerpool1-1",
+    ]
+
+
+def _run_container_steps(
+    tmp_path: Path, images: dict[str, str], capsys: Any, *params: str
+) -> tuple[int, dict[str, Any]]:
+    args = ["run", str(PIPELINES / "container_steps.yaml"), "--backend", "docker", "--json"]
+    args += ["--gcs-root", str(tmp_path / "gcs"), "--stop-grace", "1"]
+    args += ["--image-map", f"python:3.11={images['python:3.11']}"]
+    code = cli.main([*args, *(f"--param={p}" for p in params)])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_an_evaluation_that_exits_1_fails_the_run_naming_the_task(
+    tmp_path: Path, images: dict[str, str], capsys: Any
+) -> None:
+    code, summary = _run_container_steps(tmp_path, images, capsys, "fail_evaluation=true")
+    assert code == 1 and summary["succeeded"] is False
+    assert {name: task["state"] for name, task in summary["tasks"].items()} == {
+        "prep": "SUCCEEDED",
+        "train": "SUCCEEDED",
+        "evaluate": "FAILED",
+    }
+    assert "evaluate: failing on purpose (mae 0.0)" in summary["tasks"]["evaluate"]["error"]
+    assert summary["outputs"] == {}
+
+
+def test_a_producer_that_writes_nothing_fails_the_run_naming_both_tasks(
+    tmp_path: Path, images: dict[str, str], capsys: Any
+) -> None:
+    code, summary = _run_container_steps(tmp_path, images, capsys, "write_data=false")
+    assert code == 1 and summary["succeeded"] is False
+    tasks = summary["tasks"]
+    assert {name: task["state"] for name, task in tasks.items()} == {
+        "prep": "SUCCEEDED",
+        "train": "FAILED",
+        "evaluate": "NOT_RUN",
+    }
+    uri = f"gs://cjob-emu/pipeline_root/{summary['run']}/prep/data"
+    assert tasks["train"]["error"] == (
+        f"its input data comes from task prep, which ran but wrote nothing at its output "
+        f"artifact data ({uri}) and gave it no metadata"
+    )
+    assert tasks["evaluate"]["not_run"] == "task train, which it depends on, did not succeed"
+    # the CustomJob never started: no replica ran
+    assert not (tmp_path / "gcs" / "cjob-emu" / "pipeline_root" / summary["run"] / "train").exists()

@@ -153,10 +153,10 @@ def test_a_branch_on_a_task_output_runs_and_the_others_are_skipped(tmp_path: Pat
         "echo": "SUCCEEDED",
         "condition-branches-1/condition-2/echo-2": "SUCCEEDED",
         "condition-branches-1/condition-2": "SUCCEEDED",
-        "condition-branches-1/condition-3": "SKIPPED",
+        "condition-branches-1/condition-3": "NOT_TRIGGERED",
         "condition-branches-1/half": "SUCCEEDED",
-        "condition-branches-1/condition-4": "SKIPPED",
-        "condition-branches-1/condition-5": "SKIPPED",
+        "condition-branches-1/condition-4": "NOT_TRIGGERED",
+        "condition-branches-1/condition-5": "NOT_TRIGGERED",
         "condition-branches-1": "SUCCEEDED",
         "echo-6": "SUCCEEDED",
     }
@@ -197,9 +197,10 @@ def test_a_consumer_of_a_skipped_tasks_output_is_skipped_too(tmp_path: Path) -> 
     run = run_pipeline(spec, backend="process", gcs_root=tmp_path / "gcs", echo=False)
     assert run.succeeded and run.outputs == {}
     consumer = run.tasks["echo-6"]
-    assert consumer.state == "SKIPPED" and consumer.outputs == {}
+    assert consumer.state == "NOT_TRIGGERED" and consumer.outputs == {}
     assert consumer.skipped == (
-        "its input text comes from task condition-branches-1, which produced no such output"
+        "its input text comes from task condition-branches-1, in which a condition skipped "
+        "every task that produces its pipelinechannel--condition-branches-1-oneof-1"
     )
 
 
@@ -285,9 +286,9 @@ def test_a_loop_over_a_task_output_runs_a_customjob_where_its_condition_holds(
     assert run.succeeded and run.outputs == {"Output": 2 + 4 + 6}
     assert states(run)["for-loop-1/iteration-1/condition-2/whoami"] == "SUCCEEDED"
     assert [states(run)[f"for-loop-1/iteration-{i}/condition-2"] for i in range(3)] == [
-        "SKIPPED",
+        "NOT_TRIGGERED",
         "SUCCEEDED",
-        "SKIPPED",
+        "NOT_TRIGGERED",
     ]
     job_root = f"gs://cjob-emu/pipeline_root/{run.name}/for-loop-1/iteration-1/whoami"
     resources = tmp_path / "gcs" / job_root.removeprefix("gs://") / "gcp_resources"
@@ -310,3 +311,66 @@ def test_an_empty_loop_collects_an_empty_list(tmp_path: Path) -> None:
     run = run_process(pipeline_components.counting, tmp_path, {"count": 0})
     assert run.succeeded and run.outputs == {"Output": 0}
     assert run.tasks["for-loop-1"].outputs == {"pipelinechannel--add-Output": []}
+
+
+def test_container_components_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: Any
+) -> None:
+    gcs = tmp_path / "gcs"
+    path = PIPELINES / "container_steps.yaml"
+    assert cli.main(["run", str(path), "--backend", "process", "--gcs-root", str(gcs)]) == 2
+    err = capsys.readouterr().err
+    assert "tasks evaluate, prep are container components: on the process backend only" in err
+    assert "use --backend docker" in err
+    assert not (gcs / "cjob-emu" / "pipeline_root").exists()
+
+
+def test_a_converted_container_component_that_writes_only_its_artifact_runs(
+    tmp_path: Path,
+) -> None:
+    run = run_process(pipeline_components.mixed_steps, tmp_path)
+    assert run.succeeded, run.failed_task
+    assert states(run) == {"prep-rows": "SUCCEEDED", "train": "SUCCEEDED", "mae": "SUCCEEDED"}
+    assert run.outputs == {"Output": 0.0}
+    model = run.tasks["train"].outputs["model"]
+    assert model["uri"] == f"gs://cjob-emu/pipeline_root/{run.name}/train/model"
+    written = tmp_path / "gcs" / model["uri"].removeprefix("gs://")
+    assert json.loads(written.read_text()) == {"a": 2.0, "b": 1.0, "trained_by": "workerpool0-0"}
+
+
+def test_a_python_producer_that_writes_nothing_fails_the_run_naming_both_tasks(
+    tmp_path: Path,
+) -> None:
+    run = run_process(pipeline_components.mixed_steps, tmp_path, {"write_data": False})
+    assert not run.succeeded
+    assert states(run) == {"prep-rows": "SUCCEEDED", "train": "FAILED", "mae": "NOT_RUN"}
+    uri = f"gs://cjob-emu/pipeline_root/{run.name}/prep-rows/data"
+    assert run.failed_task == run.tasks["train"]
+    assert run.tasks["train"].error == (
+        f"its input data comes from task prep-rows, which ran but wrote nothing at its "
+        f"output artifact data ({uri}) and gave it no metadata"
+    )
+    with pytest.raises(JobFailedError, match="task train failed: its input data comes from"):
+        run.raise_for_state()
+
+
+def test_a_failure_stops_what_depends_on_it_and_the_rest_still_runs(
+    tmp_path: Path, capsys: Any
+) -> None:
+    path = compiled(pipeline_components.fail_slow, tmp_path)
+    args = ["run", str(path), "--backend", "process", "--gcs-root", str(tmp_path / "gcs")]
+    assert cli.main([*args, "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["succeeded"] is False
+    tasks = summary["tasks"]
+    assert {name: task["state"] for name, task in tasks.items()} == {
+        "add": "SUCCEEDED",
+        "fail": "FAILED",
+        "add-2": "SUCCEEDED",
+        "echo": "NOT_RUN",
+    }
+    assert tasks["echo"]["not_run"] == "task fail, which it depends on, did not succeed"
+    assert cli.main(args) == 1
+    shown = capsys.readouterr().out
+    assert "pipeline run fail-slow-" in shown and ": FAILED" in shown
+    assert "  task echo (container): NOT RUN: task fail, which it depends on" in shown

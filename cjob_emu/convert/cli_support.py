@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from cjob_emu.errors import EnvironmentProblem, InputError
+from cjob_emu.errors import InputError
+from cjob_emu.optional import require
 
 # (option, type, help): options taking one value; the flag is the name with dashes.
 _VALUE_OPTIONS: tuple[tuple[str, type, str], ...] = (
@@ -118,12 +119,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """Convert the component file with the options given and write the result."""
     from cjob_emu.convert.component import create_custom_training_job_from_component
 
-    try:
-        from kfp import compiler, components
-    except ImportError:
-        raise EnvironmentProblem(
-            "convert needs the kfp package: pip install 'kfp>=2.7,<3'"
-        ) from None
+    require("kfp", "cjob-emu convert")
+    from kfp import compiler, components
 
     component = _load_component(args.component, components)
     options = _options(args, create_custom_training_job_from_component)

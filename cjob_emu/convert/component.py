@@ -43,7 +43,8 @@ from cjob_emu.convert.placeholders import (
     needs_json_escape,
     render_structures,
 )
-from cjob_emu.errors import ConversionError, EnvironmentProblem, InvalidJobError
+from cjob_emu.errors import ConversionError, InvalidJobError
+from cjob_emu.optional import require
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
@@ -157,14 +158,11 @@ class _Kfp:
     """The kfp modules the converter uses, imported on first use."""
 
     def __init__(self) -> None:
-        try:
-            import kfp
-            from kfp import components, dsl
-            from kfp.dsl import base_component, pipeline_task, utils
-        except ImportError:
-            raise EnvironmentProblem(
-                "converting components needs the kfp package: pip install 'kfp>=2.7,<3'"
-            ) from None
+        require("kfp", "converting components")
+        import kfp
+        from kfp import components, dsl
+        from kfp.dsl import base_component, pipeline_task, utils
+
         self.version = kfp.__version__
         self.components = components
         self.importer = dsl.importer

@@ -21,7 +21,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from kfp.dsl import executor as kfp_executor
 from kfp.local import status, task_dispatcher
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from cjob_emu.convert.executor_input import Artifact
+from cjob_emu.convert.executor_input import Artifact, output_artifact, task_root
 from cjob_emu.errors import EnvironmentProblem, InputError
 from cjob_emu.executor.backend import LABEL_RUN
 from cjob_emu.executor.gcs import GcsRoot
@@ -96,41 +96,69 @@ def _remove_containers(client: Any, labels: Mapping[str, str]) -> None:
         time.sleep(0.2)
 
 
-def check_runnable(
-    runner: Any, task: str, container: Mapping[str, Any], image: str, *, pull: bool
-) -> None:
-    """Refuse, before it starts, a task kfp.local cannot run: on docker an image that is
-    not on the engine (unless ``pull``); on the process backend anything but a
-    Lightweight Python component. ``image`` is the local image the task runs."""
+def check_runnable(runner: Any, tasks: Sequence[OrdinaryTask], *, pull: bool) -> None:
+    """Refuse, before any task starts, the tasks kfp.local cannot run, all named at once:
+    on docker an image that is not on the engine (unless ``pull``); on the process
+    backend anything but a Lightweight Python component (kfp.local's SubprocessRunner
+    refuses container and containerized Python components)."""
     if isinstance(runner, local.DockerRunner):
-        import docker
-        from docker.errors import DockerException, ImageNotFound
-
-        client = docker.from_env()
-        try:
-            client.images.get(image)
-        except ImageNotFound:
-            if not pull:
-                raise EnvironmentProblem(
-                    f"task {task}: image {image} is not on this Docker engine; map "
-                    f"{container.get('image')} to a local tag (--image-map URI=TAG, "
-                    "image_map=) or allow pulling (--pull)"
-                ) from None
-        except DockerException as exc:
-            raise EnvironmentProblem(f"task {task}: the Docker engine: {exc}") from None
-        finally:
-            client.close()
+        _check_images(tasks, pull=pull)
         return
+    refused = [task.path for task in tasks if not _lightweight(task.container)]
+    if refused:
+        which = (
+            f"task {refused[0]} is a container component"
+            if len(refused) == 1
+            else f"tasks {', '.join(refused)} are container components"
+        )
+        raise InputError(
+            f"{which}: on the process backend only Lightweight Python components "
+            "(@dsl.component) and CustomJob tasks run locally (kfp.local's SubprocessRunner "
+            "refuses container and containerized Python components); use --backend docker"
+        )
+
+
+@dataclass(frozen=True)
+class OrdinaryTask:
+    """A task kfp.local runs: its path in the pipeline, its container spec (pipeline-spec
+    JSON) and the local image it runs (the image map applied)."""
+
+    path: str
+    container: Mapping[str, Any]
+    image: str
+
+
+def _check_images(tasks: Sequence[OrdinaryTask], *, pull: bool) -> None:
+    import docker
+    from docker.errors import DockerException, ImageNotFound
+
+    client = docker.from_env()
+    missing: list[OrdinaryTask] = []
+    try:
+        for task in tasks:
+            try:
+                client.images.get(task.image)
+            except ImageNotFound:
+                missing.append(task)
+    except DockerException as exc:
+        raise EnvironmentProblem(f"the Docker engine: {exc}") from None
+    finally:
+        client.close()
+    if missing and not pull:
+        named = "; ".join(
+            f"task {task.path}: image {task.image} is not on this Docker engine" for task in missing
+        )
+        raise EnvironmentProblem(
+            f"{named}; map {missing[0].container.get('image')} to a local tag "
+            "(--image-map URI=TAG, image_map=) or allow pulling (--pull)"
+        )
+
+
+def _lightweight(container: Mapping[str, Any]) -> bool:
     full = [str(part) for part in [*container.get("command", []), *container.get("args", [])]]
     lightweight = any(component_factory.EXECUTOR_MODULE in part for part in full)
     prefix = component_factory.CONTAINERIZED_PYTHON_COMPONENT_COMMAND
-    containerized = full[: len(prefix)] == prefix
-    if not lightweight or containerized:
-        raise InputError(
-            f"task {task} is a container component: on the process backend only "
-            "Lightweight Python components (@dsl.component) run locally (kfp.local's "
-            "SubprocessRunner); use --backend docker"
-        )
+    return lightweight and full[: len(prefix)] != prefix
 
 
 @dataclass(frozen=True)
@@ -190,7 +218,15 @@ def run_task(
         name: _gcs_artifact(value, gcs) if isinstance(value, dsl.Artifact) else value
         for name, value in outputs.items()
     }
-    return TaskRun(task_status == status.Status.SUCCESS, converted, log.getvalue())
+    succeeded = task_status == status.Status.SUCCESS
+    if succeeded:
+        # kfp.local lists only the artifacts an executor_output.json names; on Vertex every
+        # output artifact of a succeeded task exists, its URI assigned before the task ran.
+        root = task_root(pipeline_root, run_name, component_name.removeprefix("comp-"))
+        definitions = component.get("outputDefinitions", {}).get("artifacts", {})
+        for name, definition in definitions.items():
+            converted.setdefault(name, output_artifact(name, definition, root))
+    return TaskRun(succeeded, converted, log.getvalue())
 
 
 @contextlib.contextmanager

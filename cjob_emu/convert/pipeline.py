@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from cjob_emu.convert import kfp_local
 from cjob_emu.convert.check import is_compiled_pipeline, read_pipeline
 from cjob_emu.convert.conditions import ConditionError, parse
 from cjob_emu.convert.custom_job_task import CustomJobSettings, run_custom_job_task
@@ -92,11 +93,15 @@ class TaskResult:
         name: The task's name; tasks inside sub-DAGs are ``outer/inner``.
         kind: ``"custom-job"``, ``"container"`` (run by kfp.local) or ``"dag"`` (a
             sub-pipeline, condition, loop or exit handler group).
-        succeeded: Whether it succeeded (a skipped task did not fail: True).
+        succeeded: Whether it succeeded (a task a condition skipped did not fail: True).
         outputs: Output parameters, and artifacts as RuntimeArtifact JSON (gs:// URIs).
         error: Why it failed.
-        skipped: Why it did not run (its condition was false, an input of it came from
-            a skipped task); empty when it ran.
+        skipped: Why a condition kept it from running (its condition was false, or an
+            input of it came from a task a condition skipped); empty otherwise.
+        not_run: Why it did not run although no condition stopped it (a task it
+            depends on failed or did not run); empty otherwise.
+        skipped_outputs: Outputs of a sub-DAG that ran which do not exist because a
+            condition skipped every task inside that produces them.
     """
 
     name: str
@@ -105,12 +110,18 @@ class TaskResult:
     outputs: dict[str, Any]
     error: str = ""
     skipped: str = ""
+    not_run: str = ""
+    skipped_outputs: frozenset[str] = frozenset()
 
     @property
     def state(self) -> str:
-        """``"SUCCEEDED"``, ``"FAILED"`` or ``"SKIPPED"``, as Vertex names task states."""
+        """``SUCCEEDED``, ``FAILED``, ``NOT_TRIGGERED`` (a condition skipped it: Vertex's
+        ``PipelineTaskDetail.State`` name; its ``SKIPPED`` means a cache hit) or
+        ``NOT_RUN`` (cjob-emu's name: a task it depends on failed)."""
         if self.skipped:
-            return "SKIPPED"
+            return "NOT_TRIGGERED"
+        if self.not_run:
+            return "NOT_RUN"
         return "SUCCEEDED" if self.succeeded else "FAILED"
 
 
@@ -121,12 +132,13 @@ class PipelineRun:
     Attributes:
         name: The run's name (``<pipeline>-<time>``): its outputs are under
             ``<pipeline_root>/<name>/<task>/``.
-        succeeded: Whether every task succeeded or was skipped (an exit handler's task
-            does not count: the run's state is its group's).
+        succeeded: Whether every task succeeded or a condition skipped it (an exit
+            handler's task does not count: the run's state is its group's). A task that
+            did not run for any other reason fails the run.
         outputs: The pipeline's outputs by name; artifacts as kfp ``dsl.Artifact``
             objects whose ``uri`` (and ``path``) is the host file under the gs:// root.
-        tasks: Every task that ran or was skipped, in order, by name; loop iterations
-            are ``loop/iteration-N/inner``.
+        tasks: Every task, in order, by name, with its state: ran, skipped by a
+            condition, or not run; loop iterations are ``loop/iteration-N/inner``.
         ignored: Options of the pipeline that have no effect locally, one line each.
         warnings: Where Vertex would run something else than the user wrote.
         pipeline_root: The gs:// URI of the pipeline root.
@@ -144,15 +156,17 @@ class PipelineRun:
 
     @property
     def failed_task(self) -> TaskResult | None:
-        """The task that failed, if one did."""
-        return next((t for t in self.tasks.values() if not t.succeeded), None)
+        """The first task that failed, if one did."""
+        return next((t for t in self.tasks.values() if t.state == "FAILED"), None)
 
     def raise_for_state(self) -> PipelineRun:
         """Self if the run succeeded; else :class:`JobFailedError` naming the task."""
+        if self.succeeded:
+            return self
         failed = self.failed_task
-        if not self.succeeded and failed is not None:
-            raise JobFailedError(f"task {failed.name} failed: {failed.error}")
-        return self
+        if failed is None:
+            raise JobFailedError(f"pipeline run {self.name} failed")
+        raise JobFailedError(f"task {failed.name} failed: {failed.error}")
 
 
 @dataclass
@@ -236,8 +250,6 @@ def run_pipeline(
     gcs.local_path(root_uri)  # refuses a root that leaves the gs:// root
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
-    from cjob_emu.convert import kfp_local
-
     run = _Run(
         spec=spec,
         name=name,
@@ -278,7 +290,10 @@ def run_pipeline(
     labels = owner_labels(run_id)
     with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
         run.runner = runner
-        outputs, ok = _run_dag(run, spec["root"], root_inputs, "")
+        _check_runnable(run)
+        root = _run_dag(run, spec["root"], root_inputs, "")
+    # belt and braces: whatever the walk said, a task that did not run fails the run
+    ok = root.succeeded and all(t.state != "NOT_RUN" for t in run.tasks.values())
     if run.cached:
         run.ignored.append(
             f"caching of {', '.join(run.cached)}: Vertex may reuse an earlier identical "
@@ -287,7 +302,7 @@ def run_pipeline(
     return PipelineRun(
         name=name,
         succeeded=ok,
-        outputs={k: _public(v, gcs) for k, v in outputs.items()} if ok else {},
+        outputs={k: _public(v, gcs) for k, v in root.outputs.items()} if ok else {},
         tasks=dict(run.tasks),
         ignored=tuple(dict.fromkeys(run.ignored)),
         warnings=tuple(run.warnings),
@@ -296,41 +311,88 @@ def run_pipeline(
     )
 
 
+@dataclass
+class _Walked:
+    """What a DAG's walk knows of the tasks that ended: their outputs, those a condition
+    skipped, and outputs a condition kept from existing inside a sub-DAG that ran."""
+
+    produced: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    skipped_outputs: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def condition_skipped(self, task: str, output: str) -> bool:
+        """Whether ``task``'s ``output`` is absent because a condition skipped its producer."""
+        return task in self.skipped or output in self.skipped_outputs.get(task, frozenset())
+
+
 def _run_dag(
     run: _Run,
     dag_component: Mapping[str, Any],
     inputs: Mapping[str, Any],
     prefix: str,
     scope: str = "",
-) -> tuple[dict[str, Any], bool]:
-    """Run a DAG's tasks in order: its outputs (those whose producer ran) and whether it
-    succeeded. After a failure only exit-handler tasks still run. ``scope`` keeps a
-    loop iteration's task roots apart (``loop/iteration-N/``)."""
+) -> TaskResult:
+    """Run a DAG's tasks in order; the result carries its outputs (those whose producer
+    ran) and whether it succeeded. ``scope`` keeps a loop iteration's task roots apart
+    (``loop/iteration-N/``).
+
+    A failure stops only what depends on the failed task: the others still run, as
+    under Vertex's default failure policy (``PipelineFailurePolicy``: fail slow). A task
+    that does not run because of a failure is recorded as ``NOT_RUN``."""
     dag = dag_component.get("dag", {})
     tasks = dag.get("tasks", {})
-    produced: dict[str, dict[str, Any]] = {}
-    skipped: set[str] = set()
+    walked = _Walked()
     ended: set[str] = set()
+    stopped: set[str] = set()  # failed, or not run because of a failure
     failed = False
     for task_name in _task_order(tasks):
         task = tasks[task_name]
         exit_task = task.get("triggerPolicy", {}).get("strategy") == _EXIT_TASK
-        if exit_task and not set(task.get("dependentTasks", [])) <= ended:
-            continue  # its group never started (something before it failed)
-        if failed and not exit_task:
-            continue
-        result = _run_one(run, task_name, task, inputs, produced, skipped, prefix, scope)
-        run.tasks.setdefault(result.name, result)
-        ended.add(task_name)
-        if result.skipped:
-            skipped.add(task_name)
-        elif not result.succeeded:
-            failed = failed or not exit_task
+        blocker = _blocked_by(task, ended if exit_task else stopped, exit_task)
+        if blocker is not None:
+            result = _not_run(run, prefix + task_name, task, blocker)
         else:
-            produced[task_name] = result.outputs
+            result = _run_one(run, task_name, task, inputs, walked, prefix, scope)
+            ended.add(task_name)
+        run.tasks.setdefault(result.name, result)
+        if result.skipped:
+            walked.skipped.add(task_name)
+        elif result.succeeded:
+            walked.produced[task_name] = result.outputs
+            walked.skipped_outputs[task_name] = result.skipped_outputs
+        else:
+            stopped.add(task_name)
+            failed = failed or not exit_task
+    path = prefix.rstrip("/")
     if failed:
-        return {}, False
-    return _dag_outputs(dag, produced), True
+        return TaskResult(path, "dag", False, {}, "an inner task failed")
+    outputs, skipped_outputs = _dag_outputs(dag, walked)
+    return TaskResult(path, "dag", True, outputs, skipped_outputs=skipped_outputs)
+
+
+def _blocked_by(task: Mapping[str, Any], tasks: set[str], exit_task: bool) -> str | None:
+    """Why ``task`` cannot run: for an exit handler's task, a task of its group that never
+    started (``tasks`` = those that ran); for any other, a task it depends on that failed
+    or did not run (``tasks`` = those)."""
+    for upstream in sorted(_upstream(task)):
+        if (upstream not in tasks) if exit_task else (upstream in tasks):
+            return upstream
+    return None
+
+
+def _not_run(run: _Run, path: str, task: Mapping[str, Any], blocker: str) -> TaskResult:
+    prefix = path[: len(path) - len(path.rsplit("/", 1)[-1])]
+    reason = f"task {prefix}{blocker}, which it depends on, did not succeed"
+    run.say(f"task {path}: not run: {reason}")
+    component = run.spec["components"][task["componentRef"]["name"]]
+    return TaskResult(path, _kind(run, component), False, {}, not_run=reason)
+
+
+def _kind(run: _Run, component: Mapping[str, Any]) -> str:
+    if "dag" in component:
+        return "dag"
+    executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    return "custom-job" if is_launcher_container(executor.get("container", {})) else "container"
 
 
 def _run_one(
@@ -338,8 +400,7 @@ def _run_one(
     task_name: str,
     task: Mapping[str, Any],
     inputs: Mapping[str, Any],
-    produced: Mapping[str, Mapping[str, Any]],
-    skipped: set[str],
+    walked: _Walked,
     prefix: str,
     scope: str,
 ) -> TaskResult:
@@ -347,14 +408,15 @@ def _run_one(
     path = prefix + task_name
     component_name = task["componentRef"]["name"]
     component = run.spec["components"][component_name]
-    kind = "dag" if "dag" in component else "container"
-    found, absent = _task_arguments(task, inputs, produced)
-    if absent:
-        producer = absent[0][1]
-        why = "was skipped" if producer in skipped else "produced no such output"
-        reason = f"its input {absent[0][0]} comes from task {prefix}{producer}, which {why}"
-        run.say(f"task {path}: skipped: {reason}")
-        return TaskResult(path, kind, True, {}, skipped=reason)
+    kind = _kind(run, component)
+    found, absent = _task_arguments(run, task, inputs, walked)
+    if absent is not None:
+        reason = f"its input {absent.input} comes from task {prefix}{absent.producer}, {absent.why}"
+        if absent.skipped:
+            run.say(f"task {path}: skipped: {reason}")
+            return TaskResult(path, kind, True, {}, skipped=reason)
+        run.say(f"task {path}: FAILED: {reason}")
+        return TaskResult(path, kind, False, {}, reason)
     arguments = _resolve(run, found)
     condition = task.get("triggerPolicy", {}).get("condition")
     if condition:
@@ -373,8 +435,7 @@ def _run_one(
     sub_inputs.update({k: v for k, v in arguments.items() if k not in sub_inputs})
     if "parameterIterator" in task:
         return _run_loop(run, path, task, component, sub_inputs, scope + task_name + "/")
-    outputs, ok = _run_dag(run, component, sub_inputs, path + "/", scope)
-    return TaskResult(path, "dag", ok, outputs, "" if ok else "an inner task failed")
+    return _run_dag(run, component, sub_inputs, path + "/", scope)
 
 
 def _run_loop(
@@ -406,15 +467,19 @@ def _run_loop(
     collected: dict[str, list[Any]] = {
         name: [] for name in component.get("outputDefinitions", {}).get("parameters", {})
     }
+    failed = []
+    # every iteration runs, also after one failed (fail slow, as in _run_dag)
     for index, item in enumerate(items):
         step = f"iteration-{index}/"
-        outputs, ok = _run_dag(
+        iteration = _run_dag(
             run, component, {**inputs, iterator["itemInput"]: item}, f"{path}/{step}", scope + step
         )
-        if not ok:
-            return TaskResult(path, "dag", False, {}, f"iteration {index} failed")
-        for name, value in outputs.items():
+        if not iteration.succeeded:
+            failed.append(str(index))
+        for name, value in iteration.outputs.items():
             collected.setdefault(name, []).append(value)
+    if failed:
+        return TaskResult(path, "dag", False, {}, f"iteration(s) {', '.join(failed)} failed")
     return TaskResult(path, "dag", True, dict(collected))
 
 
@@ -463,10 +528,7 @@ def _run_task(
         )
         run.ignored.extend(f"{path}: {notice}" for notice in outcome.notices)
         return TaskResult(path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error)
-    from cjob_emu.convert import kfp_local
-
     image = run.images.resolve(str(container.get("image", "")))
-    kfp_local.check_runnable(run.runner, path, container, image, pull=run.settings.options.pull)
     run.say(f"task {path}: kfp.local ({image})")
     done = kfp_local.run_task(
         run_name=root_name,
@@ -485,14 +547,23 @@ def _run_task(
     return TaskResult(path, "container", done.succeeded, done.outputs, error)
 
 
+@dataclass(frozen=True)
+class _Absent:
+    """An input of a task whose upstream value does not exist, and why: a condition
+    skipped its producer (``skipped``), or the producer ran and left nothing."""
+
+    input: str
+    producer: str
+    why: str
+    skipped: bool
+
+
 def _task_arguments(
-    task: Mapping[str, Any], inputs: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any]]
-) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    run: _Run, task: Mapping[str, Any], inputs: Mapping[str, Any], walked: _Walked
+) -> tuple[dict[str, Any], _Absent | None]:
     """A task's arguments from its inputs spec: constants, the DAG's inputs, upstream
-    outputs; and the (input, producer task) pairs whose upstream output is absent (the
-    producer was skipped, or produced nothing for it)."""
+    outputs; and the first input whose upstream value does not exist."""
     arguments: dict[str, Any] = {}
-    absent: list[tuple[str, str]] = []
     given = task.get("inputs", {})
     keys = (("Parameter", "outputParameterKey"), ("Artifact", "outputArtifactKey"))
     for kind, output_key in keys:
@@ -501,16 +572,40 @@ def _task_arguments(
                 arguments[name] = source["runtimeValue"].get("constant")
             elif f"taskOutput{kind}" in source:
                 upstream = source[f"taskOutput{kind}"]
-                outputs = produced.get(upstream["producerTask"], {})
-                if upstream[output_key] in outputs:
-                    arguments[name] = outputs[upstream[output_key]]
-                else:
-                    absent.append((name, upstream["producerTask"]))
+                producer, key = upstream["producerTask"], upstream[output_key]
+                outputs = walked.produced.get(producer, {})
+                if producer in walked.skipped:
+                    return arguments, _Absent(name, producer, "which a condition skipped", True)
+                if walked.condition_skipped(producer, key):
+                    why = f"in which a condition skipped every task that produces its {key}"
+                    return arguments, _Absent(name, producer, why, True)
+                if key not in outputs:
+                    why = f"which ran but did not produce its output {key}"
+                    return arguments, _Absent(name, producer, why, False)
+                empty = _left_nothing(run.gcs, outputs[key]) if kind == "Artifact" else None
+                if empty is not None:
+                    return arguments, _Absent(name, producer, empty, False)
+                arguments[name] = outputs[key]
             elif f"componentInput{kind}" in source:
                 parent = source[f"componentInput{kind}"]
                 if parent in inputs:
                     arguments[name] = _select(inputs[parent], source)
-    return arguments, absent
+    return arguments, None
+
+
+def _left_nothing(gcs: GcsRoot, artifact: Any) -> str | None:
+    """Why an output artifact of a task that ran is not there, or None if it is: on
+    Vertex its URI exists once the task succeeds, but a task that neither wrote a file
+    there nor gave it metadata left the consumer nothing to read."""
+    uri = str(artifact.get("uri", "")) if isinstance(artifact, dict) else ""
+    if not uri.startswith("gs://") or artifact.get("metadata"):
+        return None
+    if gcs.local_path(uri).exists():
+        return None
+    return (
+        f"which ran but wrote nothing at its output artifact {artifact.get('name', '')} "
+        f"({uri}) and gave it no metadata"
+    )
 
 
 def _select(value: Any, source: Mapping[str, Any]) -> Any:
@@ -526,9 +621,13 @@ def _select(value: Any, source: Mapping[str, Any]) -> Any:
     return item[match.group(1)]
 
 
-def _dag_outputs(dag: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any]]) -> dict:
-    """The DAG's outputs whose producer ran; a dsl.OneOf output from whichever branch did."""
+def _dag_outputs(
+    dag: Mapping[str, Any], walked: _Walked
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The DAG's outputs whose producer ran (a dsl.OneOf output from whichever branch
+    did), and the names of those a condition kept from existing."""
     outputs: dict[str, Any] = {}
+    skipped: set[str] = set()
     spec = dag.get("outputs", {})
     selected: list[tuple[str, list[Mapping[str, Any]], str]] = []
     for name, selector in spec.get("parameters", {}).items():
@@ -541,11 +640,17 @@ def _dag_outputs(dag: Mapping[str, Any], produced: Mapping[str, Mapping[str, Any
         selected.append((name, selectors.get("artifactSelectors", []), "outputArtifactKey"))
     for name, choices, key in selected:
         for source in choices:
-            upstream = produced.get(source.get("producerSubtask", ""), {})
+            upstream = walked.produced.get(source.get("producerSubtask", ""), {})
             if source.get(key) in upstream:
                 outputs[name] = upstream[source[key]]
                 break
-    return outputs
+        else:
+            if choices and all(
+                walked.condition_skipped(c.get("producerSubtask", ""), c.get(key, ""))
+                for c in choices
+            ):
+                skipped.add(name)
+    return outputs, frozenset(skipped)
 
 
 def _resolve(run: _Run, value: Any) -> Any:
@@ -612,15 +717,36 @@ def _artifact_argument(
     }
 
 
+def _dags(spec: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every DAG of the spec with the prefix its tasks are named by in messages."""
+    components = spec.get("components", {})
+    return [("", spec["root"])] + [
+        (name.removeprefix("comp-") + "/", c) for name, c in components.items() if "dag" in c
+    ]
+
+
+def _check_runnable(run: _Run) -> None:
+    """Every ordinary task's runner and image checked before any task runs, so a run
+    never stops half-way for what was known at the start."""
+    executors = run.spec.get("deploymentSpec", {}).get("executors", {})
+    components = run.spec.get("components", {})
+    ordinary = []
+    for prefix, dag in _dags(run.spec):
+        for name, task in dag.get("dag", {}).get("tasks", {}).items():
+            target = components[task["componentRef"]["name"]]
+            container = executors.get(target.get("executorLabel", ""), {}).get("container")
+            if container is not None and not is_launcher_container(container):
+                image = run.images.resolve(str(container.get("image", "")))
+                ordinary.append(kfp_local.OrdinaryTask(prefix + name, container, image))
+    kfp_local.check_runnable(run.runner, ordinary, pull=run.settings.options.pull)
+
+
 def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
     """What the local runner does not run, or a spec that does not hang together, refused
     before anything runs (naming the task)."""
     executors = spec.get("deploymentSpec", {}).get("executors", {})
     components = spec.get("components", {})
-    dags = [("", spec["root"])] + [
-        (name.removeprefix("comp-") + "/", c) for name, c in components.items() if "dag" in c
-    ]
-    for prefix, component in dags:
+    for prefix, component in _dags(spec):
         tasks = component.get("dag", {}).get("tasks", {})
         for name, task in tasks.items():
             target = components.get(task.get("componentRef", {}).get("name"))
@@ -667,19 +793,20 @@ def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
 def _task_order(tasks: Mapping[str, Any]) -> list[str]:
     """Task names in an order where every task comes after the tasks it depends on, by
     ``dependentTasks`` and by the outputs it takes."""
-    graph = {}
-    for name, task in sorted(tasks.items()):
-        producers = set(task.get("dependentTasks", []))
-        inputs = task.get("inputs", {})
-        for source in [
-            *inputs.get("parameters", {}).values(),
-            *inputs.get("artifacts", {}).values(),
-        ]:
-            upstream = source.get("taskOutputParameter") or source.get("taskOutputArtifact")
-            if upstream:
-                producers.add(upstream["producerTask"])
-        graph[name] = producers
+    graph = {name: _upstream(task) for name, task in sorted(tasks.items())}
     return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _upstream(task: Mapping[str, Any]) -> set[str]:
+    """The tasks ``task`` depends on: its ``dependentTasks`` and the producers of the
+    outputs it takes."""
+    producers = set(task.get("dependentTasks", []))
+    inputs = task.get("inputs", {})
+    for source in [*inputs.get("parameters", {}).values(), *inputs.get("artifacts", {}).values()]:
+        upstream = source.get("taskOutputParameter") or source.get("taskOutputArtifact")
+        if upstream:
+            producers.add(upstream["producerTask"])
+    return producers
 
 
 def _note_ignored(

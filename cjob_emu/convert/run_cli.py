@@ -3,8 +3,9 @@
 Parses ``--param NAME=VALUE`` by the pipeline's parameter types and
 ``--artifact NAME=URI_OR_PATH`` for its input artifacts, runs
 :func:`~cjob_emu.convert.run_pipeline`, streams progress and replica logs on
-stderr, and ends with a summary: every task (and why one was skipped), the
-outputs, every option ignored locally and every warning. Exit codes: 0 succeeded,
+stderr, and ends with a summary: every task and its state (ran, skipped by a
+condition and which, failed and why, or not run because a task it depends on
+failed), the outputs, every option ignored locally and every warning. Exit codes: 0 succeeded,
 1 a task failed, 2 bad input.
 """
 
@@ -192,6 +193,7 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
                 "succeeded": t.succeeded,
                 "error": t.error,
                 "skipped": t.skipped,
+                "not_run": t.not_run,
             }
             for t in run.tasks.values()
         },
@@ -219,6 +221,8 @@ def _print_summary(summary: Mapping[str, Any]) -> None:
     for name, task in summary["tasks"].items():
         if task["skipped"]:
             state = f"skipped: {task['skipped']}"
+        elif task["not_run"]:
+            state = f"NOT RUN: {task['not_run']}"
         else:
             state = "succeeded" if task["succeeded"] else f"FAILED: {task['error']}"
         print(f"  task {name} ({task['kind']}): {state}", file=out)
