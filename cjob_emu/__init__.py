@@ -41,7 +41,8 @@ _EXPORTS = {
     "cjob_emu.validate": ["validate", "ValidationReport", "Problem"],
     "cjob_emu.cluster": ["replica_env", "replicas", "ClusterOptions", "Replica"],
     "cjob_emu.executor": ["run_job", "submit", "RunningJob", "JobResult", "RunOptions"],
-    "cjob_emu.convert": ["create_custom_training_job_from_component", "validate_pipeline"],
+    "cjob_emu.converter": ["create_custom_training_job_from_component", "validate_pipeline"],
+    "cjob_emu.pipelines": ["run_pipeline", "run_component"],
     "cjob_emu.errors": [
         "CjobEmuError",
         "InputError",

@@ -145,7 +145,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cjob_emu.convert.check import pipeline_document
+    from cjob_emu.launcher.pipeline_spec import pipeline_document
 
     pipeline = pipeline_document(args.file)
     if pipeline is not None:

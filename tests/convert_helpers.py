@@ -20,8 +20,8 @@ from google_cloud_pipeline_components.container.v1.custom_job import remote_runn
 from google_cloud_pipeline_components.container.v1.gcp_launcher.utils import json_util
 from kfp import compiler
 
-from cjob_emu.convert.launcher import launcher_arg
-from cjob_emu.convert.placeholders import (
+from cjob_emu.launcher.contract import launcher_arg
+from cjob_emu.launcher.placeholders import (
     JSON_ESCAPED_EXECUTOR_INPUT,
     parameter_text,
     substitute_parameters,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cjob_emu.convert import PipelineRun
+from cjob_emu.pipelines import PipelineRun
 
 PIPELINES = Path(__file__).resolve().parent.parent / "fixtures" / "pipelines"
 

@@ -8,7 +8,7 @@ import warnings
 from kfp import dsl
 from pipeline_checks import fixture_module
 
-from cjob_emu.convert import create_custom_training_job_from_component
+from cjob_emu.converter import create_custom_training_job_from_component
 
 BASE_IMAGE = "python:3.11"
 

@@ -16,8 +16,8 @@ from google.cloud import aiplatform_v1
 from kfp import dsl
 
 from cjob_emu.builder import container_pool, machine, python_package_pool
-from cjob_emu.convert import create_custom_training_job_from_component as convert
-from cjob_emu.convert.launcher import LAUNCHER_IMAGE_NAME
+from cjob_emu.converter import create_custom_training_job_from_component as convert
+from cjob_emu.launcher.contract import LAUNCHER_IMAGE_NAME
 from cjob_emu.spec import worker_pool_specs
 
 COMMAND = ["python", "-m", "trainer.task"]

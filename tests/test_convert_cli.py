@@ -14,8 +14,8 @@ import yaml
 from convert_helpers import compile_pipeline, default_pools
 from kfp import components, dsl
 
-from cjob_emu.convert import create_custom_training_job_from_component as convert
 from cjob_emu.convert.cli_support import add_convert_arguments, cmd_convert
+from cjob_emu.converter import create_custom_training_job_from_component as convert
 from cjob_emu.errors import ConversionError, InputError, InvalidJobError
 
 COMPONENT = str(cc.FIXTURES / "train_container.yaml")

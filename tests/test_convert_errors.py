@@ -14,7 +14,7 @@ from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, components, dsl
 
 from cjob_emu.builder import container_pool
-from cjob_emu.convert import create_custom_training_job_from_component as convert
+from cjob_emu.converter import create_custom_training_job_from_component as convert
 from cjob_emu.errors import CjobEmuError, ConversionError, InvalidJobError
 
 GCPC = gcpc_utils.create_custom_training_job_from_component

@@ -23,16 +23,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kfp import components, dsl
 
-from cjob_emu.convert import create_custom_training_job_from_component
-from cjob_emu.convert.check import check_payload, validate_pipeline
-from cjob_emu.convert.launcher import payload_template
-from cjob_emu.convert.placeholders import (
+from cjob_emu.converter import create_custom_training_job_from_component
+from cjob_emu.converter.check import check_payload, validate_pipeline
+from cjob_emu.errors import ConversionError, InvalidJobError
+from cjob_emu.launcher.contract import payload_template
+from cjob_emu.launcher.placeholders import (
     ANY_PLACEHOLDER,
     EXECUTOR_INPUT_ANYWHERE,
     needs_json_escape,
     resolve_io,
 )
-from cjob_emu.errors import ConversionError, InvalidJobError
 
 IMAGE = "us-docker.pkg.dev/proj/repo/trainer:1"
 

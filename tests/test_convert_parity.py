@@ -22,11 +22,11 @@ import yaml
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, dsl
 
-from cjob_emu.convert import (
+from cjob_emu.converter import (
     create_custom_training_job_from_component,
     create_custom_training_job_op_from_component,
 )
-from cjob_emu.convert.launcher import is_launcher_container, launcher_arg
+from cjob_emu.launcher.contract import is_launcher_container, launcher_arg
 
 Converter = Callable[..., Any]
 OURS: Converter = create_custom_training_job_from_component

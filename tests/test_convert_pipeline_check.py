@@ -13,9 +13,9 @@ from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, dsl
 
-from cjob_emu.convert import create_custom_training_job_from_component as convert
-from cjob_emu.convert import validate_pipeline
 from cjob_emu.convert.cli_support import pipeline_reports
+from cjob_emu.converter import create_custom_training_job_from_component as convert
+from cjob_emu.converter import validate_pipeline
 from cjob_emu.errors import InputError
 
 GCPC = gcpc_utils.create_custom_training_job_from_component

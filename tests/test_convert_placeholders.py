@@ -22,8 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kfp.local import placeholder_utils
 
-from cjob_emu.convert import launcher
-from cjob_emu.convert.placeholders import (
+from cjob_emu.errors import ConversionError
+from cjob_emu.launcher import contract as launcher
+from cjob_emu.launcher.placeholders import (
     escape_executor_input,
     integral_floats_as_ints,
     launch_notes,
@@ -37,7 +38,6 @@ from cjob_emu.convert.placeholders import (
     shifted_roles,
     substitute_parameters,
 )
-from cjob_emu.errors import ConversionError
 
 json_values = st.recursive(
     st.none()

@@ -48,15 +48,16 @@ def test_the_cli_names_the_missing_package_and_exits_3(argv: list[str], purpose:
 @pytest.mark.parametrize(
     "call",
     [
-        "convert.run_pipeline('p.yaml')",
-        "convert.run_component(None)",
-        "convert.create_custom_training_job_from_component(None)",
+        "pipelines.run_pipeline('p.yaml')",
+        "pipelines.run_component(None)",
+        "converter.create_custom_training_job_from_component(None)",
     ],
 )
 def test_the_python_api_raises_an_environment_problem(call: str) -> None:
     code = (
         "from cjob_emu.errors import EnvironmentProblem\n"
-        "import cjob_emu.convert as convert\n"
+        "import cjob_emu.converter as converter\n"
+        "import cjob_emu.pipelines as pipelines\n"
         "try:\n"
         f"    {call}\n"
         "except EnvironmentProblem as exc:\n"

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from kfp import compiler
 
-from cjob_emu.convert import run_pipeline
-from cjob_emu.convert.conditions import ConditionError, holds, parse
 from cjob_emu.errors import InputError
+from cjob_emu.pipelines import run_pipeline
+from cjob_emu.pipelines.conditions import ConditionError, holds, parse
 
 
 def conditions(pipeline: Any, tmp_path: Path) -> dict[str, str]:

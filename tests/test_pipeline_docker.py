@@ -27,9 +27,9 @@ from pipeline_checks import (
 )
 
 from cjob_emu import cli
-from cjob_emu.convert import run_component, run_pipeline
 from cjob_emu.errors import EnvironmentProblem, JobFailedError
 from cjob_emu.executor import RunOptions
+from cjob_emu.pipelines import run_component, run_pipeline
 
 pytestmark = pytest.mark.docker
 

@@ -15,9 +15,9 @@ from kfp import compiler
 from pipeline_checks import PIPELINES, check_train_eval, check_train_logs
 
 from cjob_emu import cli
-from cjob_emu.convert import LaunchWarning, run_component, run_pipeline
 from cjob_emu.errors import InputError, JobFailedError
 from cjob_emu.executor import RunOptions
+from cjob_emu.pipelines import LaunchWarning, run_component, run_pipeline
 
 
 @pytest.mark.parametrize("name", ["train_eval.yaml", "train_eval_gcpc.yaml"])

@@ -14,22 +14,22 @@ import pytest
 import yaml
 from kfp import compiler
 
-from cjob_emu.convert import run_pipeline
-from cjob_emu.convert.executor_input import (
+from cjob_emu.convert.run_cli import parse_params
+from cjob_emu.errors import InputError
+from cjob_emu.launcher.contract import (
+    LOCATION_PLACEHOLDER,
+    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
+    PROJECT_PLACEHOLDER,
+)
+from cjob_emu.launcher.executor_input import (
     build_executor_input,
     missing_inputs,
     parameter_values,
     read_outputs,
 )
-from cjob_emu.convert.launch import LaunchFailed, gcp_resources, prepare_launch
-from cjob_emu.convert.launcher import (
-    LOCATION_PLACEHOLDER,
-    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
-    PROJECT_PLACEHOLDER,
-)
-from cjob_emu.convert.placeholders import resolve_pipeline_placeholders
-from cjob_emu.convert.run_cli import parse_params
-from cjob_emu.errors import InputError
+from cjob_emu.launcher.payload import LaunchFailed, gcp_resources, prepare_launch
+from cjob_emu.launcher.placeholders import resolve_pipeline_placeholders
+from cjob_emu.pipelines import run_pipeline
 from cjob_emu.spec import load_job
 from cjob_emu.validate import validate
 
@@ -238,7 +238,7 @@ def test_a_kfp_pin_other_than_the_installed_one_is_said_for_the_process_backend(
     # (running it would pip-install that kfp into this Python: only the check is tested)
     from kfp import __version__ as installed
 
-    from cjob_emu.convert.pipeline import _foreign_kfp
+    from cjob_emu.pipelines.preflight import foreign_kfp
 
     spec = load("train_eval.yaml")
     commands = [e["container"] for e in spec["deploymentSpec"]["executors"].values()]
@@ -251,9 +251,9 @@ def test_a_kfp_pin_other_than_the_installed_one_is_said_for_the_process_backend(
             ]
 
     pin(installed)
-    assert _foreign_kfp(spec) == []
+    assert foreign_kfp(spec) == []
     pin("0.0.1")
-    assert _foreign_kfp(spec) == [
+    assert foreign_kfp(spec) == [
         "process backend: tasks run `pip install kfp==0.0.1` in this Python, which has "
         f"kfp {installed}: that needs the network and changes this environment"
     ]
@@ -275,7 +275,7 @@ def echo_launch(msg: str) -> Any:
     from google.protobuf import json_format
     from kfp import components
 
-    from cjob_emu.convert import create_custom_training_job_from_component
+    from cjob_emu.converter import create_custom_training_job_from_component
 
     text = yaml.safe_dump(
         {

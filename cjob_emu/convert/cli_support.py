@@ -117,7 +117,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert the component file with the options given and write the result."""
-    from cjob_emu.convert.component import create_custom_training_job_from_component
+    from cjob_emu.converter.component import create_custom_training_job_from_component
 
     require("kfp", "cjob-emu convert")
     from kfp import compiler, components
@@ -221,7 +221,8 @@ def pipeline_reports(
 ) -> dict[str, Any] | None:
     """Reports by task name when ``path`` is a compiled pipeline, None when it is not
     (then it is a CustomJob file for the usual validation)."""
-    from cjob_emu.convert.check import pipeline_document, validate_pipeline
+    from cjob_emu.converter.check import validate_pipeline
+    from cjob_emu.launcher.pipeline_spec import pipeline_document
 
     document = pipeline_document(path)
     return None if document is None else validate_pipeline(document, location=location)

@@ -139,14 +139,14 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     """Run the compiled pipeline ``spec`` with the ``run`` command's arguments."""
-    from cjob_emu.convert.pipeline import (
+    from cjob_emu.executor import ImageMap
+    from cjob_emu.executor.events import LogLine
+    from cjob_emu.pipelines.run import (
         DEFAULT_LOCATION,
         DEFAULT_PROJECT,
         LaunchWarning,
         run_pipeline,
     )
-    from cjob_emu.executor import ImageMap
-    from cjob_emu.executor.events import LogLine
 
     if args.timeout is not None:
         raise InputError("--timeout applies to a CustomJob file; a pipeline's jobs keep theirs")

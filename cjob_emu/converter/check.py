@@ -15,18 +15,17 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
-from cjob_emu.convert.launcher import (
+from cjob_emu.errors import InputError
+from cjob_emu.launcher.contract import (
     JOB_INPUTS_BY_NAME,
     PERSISTENT_RESOURCE_ID_PLACEHOLDER,
     is_launcher_container,
     launcher_arg,
 )
-from cjob_emu.convert.placeholders import (
+from cjob_emu.launcher.pipeline_spec import is_compiled_pipeline, read_pipeline
+from cjob_emu.launcher.placeholders import (
     ANY_PLACEHOLDER,
     EXECUTOR_INPUT_ANYWHERE,
     INPUT_PARAMETER,
@@ -37,7 +36,6 @@ from cjob_emu.convert.placeholders import (
     shifted_roles,
     substitute_parameters,
 )
-from cjob_emu.errors import InputError
 from cjob_emu.validate import Problem, ValidationReport, validate
 
 PipelineSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
@@ -230,36 +228,6 @@ def _delete(job: dict[str, Any], dotted: str) -> None:
 
 def _under_any(field: str, prefixes: list[str]) -> bool:
     return any(field == p or field.startswith((p + ".", p + "[")) for p in prefixes)
-
-
-def is_compiled_pipeline(document: Mapping[str, Any]) -> bool:
-    """True for a KFP pipeline spec (what ``kfp.compiler.Compiler`` writes)."""
-    return "pipelineInfo" in document and "deploymentSpec" in document and "root" in document
-
-
-def read_pipeline(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The pipeline spec of a compiled pipeline file (its first YAML document)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot be read: {exc}") from None
-    try:
-        document = next(iter(yaml.safe_load_all(text)), None)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{p}: not valid YAML: {exc}") from None
-    if not isinstance(document, dict) or not is_compiled_pipeline(document):
-        raise InputError(f"{p}: not a compiled pipeline (no pipelineInfo/deploymentSpec/root)")
-    return document
-
-
-def pipeline_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The pipeline spec in ``path`` when it is a compiled pipeline, else None (a CustomJob
-    file, or unreadable: the CustomJob reading reports that)."""
-    try:
-        return read_pipeline(path)
-    except InputError:
-        return None
 
 
 def validate_pipeline(

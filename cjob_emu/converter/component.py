@@ -19,8 +19,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from google.cloud.aiplatform_v1 import PythonPackageSpec, WorkerPoolSpec
 
-from cjob_emu.convert.check import RuntimeValue, check_payload
-from cjob_emu.convert.launcher import (
+from cjob_emu.converter.check import RuntimeValue, check_payload
+from cjob_emu.converter.options import (
+    Container,
+    check_types,
+    check_values,
+    custom_pools,
+    gcpc_pools,
+)
+from cjob_emu.errors import ConversionError, InvalidJobError
+from cjob_emu.launcher.contract import (
     DEFAULT_LAUNCHER_TAG,
     GCP_RESOURCES,
     JOB_INPUTS,
@@ -31,19 +39,11 @@ from cjob_emu.convert.launcher import (
     launcher_container,
     payload_template,
 )
-from cjob_emu.convert.options import (
-    Container,
-    check_types,
-    check_values,
-    custom_pools,
-    gcpc_pools,
-)
-from cjob_emu.convert.placeholders import (
+from cjob_emu.launcher.placeholders import (
     escape_executor_input,
     needs_json_escape,
     render_structures,
 )
-from cjob_emu.errors import ConversionError, InvalidJobError
 from cjob_emu.optional import require
 
 if TYPE_CHECKING:

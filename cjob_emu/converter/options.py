@@ -19,8 +19,8 @@ from typing import Any
 from google.cloud.aiplatform_v1 import CustomJob, CustomJobSpec, PythonPackageSpec, WorkerPoolSpec
 from google.protobuf import json_format
 
-from cjob_emu.convert.placeholders import escape_executor_input, remove_empty
 from cjob_emu.errors import ConversionError, InvalidJobError
+from cjob_emu.launcher.placeholders import escape_executor_input, remove_empty
 from cjob_emu.spec import job_from_mapping, worker_pool_specs
 
 ROLES = ("chief", "workers", "parameter_servers", "evaluator")

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cjob_emu.convert.placeholders import gcs_path
+from cjob_emu.launcher.placeholders import gcs_path
 
 EXECUTOR_OUTPUT_FILE = "executor_output.json"
 

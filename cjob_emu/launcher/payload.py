@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cjob_emu.convert.launcher import GCP_RESOURCES, JOB_INPUTS_BY_NAME, launcher_arg
-from cjob_emu.convert.placeholders import (
+from cjob_emu.errors import JobFailedError
+from cjob_emu.launcher.contract import GCP_RESOURCES, JOB_INPUTS_BY_NAME, launcher_arg
+from cjob_emu.launcher.placeholders import (
     INPUT_PARAMETER,
     integral_floats_as_ints,
     launch_notes,
@@ -27,7 +28,6 @@ from cjob_emu.convert.placeholders import (
     resolve_pipeline_placeholders,
     substitute_parameters,
 )
-from cjob_emu.errors import JobFailedError
 
 
 class LaunchFailed(JobFailedError):

@@ -1,6 +1,6 @@
 """Run one custom-job task of a pipeline: what GCPC's launcher does, on the local executor.
 
-executor input -> :func:`~cjob_emu.convert.launch.prepare_launch` (placeholders
+executor input -> :func:`~cjob_emu.launcher.payload.prepare_launch` (placeholders
 filled in, the launcher's payload treatment) -> :func:`cjob_emu.executor.submit`
 -> ``gcp_resources`` and the component's outputs, read from the gs:// root where
 the chief replica wrote them (``executor_output.json`` and output files under
@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from cjob_emu.cluster import ClusterOptions
-from cjob_emu.convert.executor_input import read_outputs
-from cjob_emu.convert.launch import (
-    LaunchFailed,
-    gcp_resources,
-    gcp_resources_file,
-    prepare_launch,
-)
-from cjob_emu.convert.launcher import GCP_RESOURCES
 from cjob_emu.errors import InvalidJobError
 from cjob_emu.executor import DEFAULT_MAX_RESTARTS, Backend, JobResult, RunOptions, submit
 from cjob_emu.executor.events import Event
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
+from cjob_emu.launcher.contract import GCP_RESOURCES
+from cjob_emu.launcher.executor_input import read_outputs
+from cjob_emu.launcher.payload import (
+    LaunchFailed,
+    gcp_resources,
+    gcp_resources_file,
+    prepare_launch,
+)
 
 
 @dataclass(frozen=True)

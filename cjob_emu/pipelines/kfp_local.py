@@ -32,10 +32,10 @@ from kfp.dsl import executor as kfp_executor
 from kfp.local import status, task_dispatcher
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from cjob_emu.convert.executor_input import Artifact, output_artifact, task_root
 from cjob_emu.errors import EnvironmentProblem, InputError
 from cjob_emu.executor.backend import LABEL_RUN
 from cjob_emu.executor.gcs import GcsRoot
+from cjob_emu.launcher.executor_input import Artifact, output_artifact, task_root
 
 
 @contextlib.contextmanager

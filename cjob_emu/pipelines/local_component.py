@@ -1,7 +1,9 @@
 """Run one KFP component locally, for tests: a converted CustomJob component on the
 executor (every replica), any other container component through kfp.local.
 
-    from cjob_emu.convert import create_custom_training_job_from_component, run_component
+    from cjob_emu.converter import create_custom_training_job_from_component
+
+    from cjob_emu.pipelines import run_component
 
     train_job = create_custom_training_job_from_component(train, replica_count=3)
     outputs = run_component(
@@ -21,15 +23,15 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cjob_emu.convert.pipeline import (
+from cjob_emu.errors import ConversionError
+from cjob_emu.executor import Backend, RunOptions
+from cjob_emu.executor.events import Event
+from cjob_emu.pipelines.run import (
     DEFAULT_LOCATION,
     DEFAULT_PROJECT,
     ImageMapLike,
     run_pipeline,
 )
-from cjob_emu.errors import ConversionError
-from cjob_emu.executor import Backend, RunOptions
-from cjob_emu.executor.events import Event
 
 
 def run_component(
@@ -51,13 +53,13 @@ def run_component(
 
     Args:
         component: A kfp component: one converted by
-            :func:`~cjob_emu.convert.create_custom_training_job_from_component` (ours or
+            :func:`~cjob_emu.converter.create_custom_training_job_from_component` (ours or
             GCPC's), a ``@dsl.component`` or a container component.
         arguments: Input parameters by name (defaults fill in the rest); input
             artifacts as kfp ``dsl.Artifact`` objects whose ``uri`` is ``gs://...`` or a
             host path inside ``gcs_root``.
         backend, gcs_root, image_map, pipeline_root, project, location, options,
-            runs_dir, on_event: As for :func:`~cjob_emu.convert.run_pipeline`.
+            runs_dir, on_event: As for :func:`~cjob_emu.pipelines.run_pipeline`.
         echo: Show what kfp.local tasks print on stderr.
 
     Returns:

@@ -1,6 +1,6 @@
 """Run a compiled KFP pipeline on this machine, custom-job tasks on the local executor.
 
-    from cjob_emu.convert import run_pipeline
+    from cjob_emu.pipelines import run_pipeline
 
     run = run_pipeline("pipeline.yaml", {"rows": 20}, backend="docker",
                        gcs_root="out/gcs", image_map={"python:3.11": "my/image:tag"})
@@ -23,35 +23,13 @@ is listed in :attr:`PipelineRun.ignored`.
 from __future__ import annotations
 
 import datetime
-import graphlib
-import json
 import os
-import re
 import uuid
-import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from cjob_emu.convert import kfp_local
-from cjob_emu.convert.check import is_compiled_pipeline, read_pipeline
-from cjob_emu.convert.conditions import ConditionError, parse
-from cjob_emu.convert.custom_job_task import CustomJobSettings, run_custom_job_task
-from cjob_emu.convert.executor_input import (
-    build_executor_input,
-    missing_inputs,
-    parameter_values,
-    task_root,
-)
-from cjob_emu.convert.launcher import (
-    LOCATION_PLACEHOLDER,
-    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
-    PROJECT_PLACEHOLDER,
-    is_launcher_container,
-)
-from cjob_emu.convert.placeholders import resolve_pipeline_placeholders
-from cjob_emu.errors import InputError, JobFailedError
+from cjob_emu.errors import InputError
 from cjob_emu.executor import (
     DEFAULT_MAX_RESTARTS,
     DEFAULT_WORK_DIR,
@@ -64,6 +42,21 @@ from cjob_emu.executor import (
 from cjob_emu.executor.backend import owner_labels
 from cjob_emu.executor.events import Event
 from cjob_emu.executor.gcs import GcsRoot
+from cjob_emu.launcher.contract import (
+    LOCATION_PLACEHOLDER,
+    PERSISTENT_RESOURCE_ID_PLACEHOLDER,
+    PROJECT_PLACEHOLDER,
+)
+from cjob_emu.launcher.pipeline_spec import is_compiled_pipeline, read_pipeline
+from cjob_emu.pipelines import kfp_local
+from cjob_emu.pipelines.context import RunContext
+from cjob_emu.pipelines.custom_job_task import CustomJobSettings
+from cjob_emu.pipelines.dag import run_dag
+from cjob_emu.pipelines.inputs import pipeline_arguments
+from cjob_emu.pipelines.preflight import check_tasks, foreign_kfp, refuse_unsupported
+from cjob_emu.pipelines.results import LaunchWarning, PipelineRun, TaskResult
+
+__all__ = ["LaunchWarning", "PipelineRun", "TaskResult", "run_pipeline"]
 
 PipelineSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 ImageMapLike = Union[ImageMap, Mapping[str, str], str, "os.PathLike[str]", None]
@@ -71,127 +64,6 @@ ImageMapLike = Union[ImageMap, Mapping[str, str], str, "os.PathLike[str]", None]
 DEFAULT_PIPELINE_ROOT = "gs://cjob-emu/pipeline_root"
 DEFAULT_PROJECT = "cjob-emu-local"
 DEFAULT_LOCATION = "us-central1"
-_LOG_TAIL = 12
-_KFP_PIN = re.compile(r"'kfp==([^']+)'")
-_FIELD_SELECTOR = re.compile(r'parseJson\(string_value\)\["([^"]+)"\]')
-_EXIT_TASK = "ALL_UPSTREAM_TASKS_COMPLETED"
-RUN_LABELS = "vertex-ai-pipelines-run-billing-id"
-"""The label the Pipelines backend gives every job of a run (VERTEX_AI_PIPELINES_RUN_LABELS)."""
-
-
-class LaunchWarning(UserWarning):
-    """Vertex would run something other than what the pipeline says (GCPC's launcher drops
-    an empty pool, a value breaks or changes the payload...); also in
-    :attr:`PipelineRun.warnings`."""
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """One task of the run.
-
-    Attributes:
-        name: The task's name; tasks inside sub-DAGs are ``outer/inner``.
-        kind: ``"custom-job"``, ``"container"`` (run by kfp.local) or ``"dag"`` (a
-            sub-pipeline, condition, loop or exit handler group).
-        succeeded: Whether it succeeded (a task a condition skipped did not fail: True).
-        outputs: Output parameters, and artifacts as RuntimeArtifact JSON (gs:// URIs).
-        error: Why it failed.
-        skipped: Why a condition kept it from running (its condition was false, or an
-            input of it came from a task a condition skipped); empty otherwise.
-        not_run: Why it did not run although no condition stopped it (a task it
-            depends on failed or did not run); empty otherwise.
-        skipped_outputs: Outputs of a sub-DAG that ran which do not exist because a
-            condition skipped every task inside that produces them.
-    """
-
-    name: str
-    kind: str
-    succeeded: bool
-    outputs: dict[str, Any]
-    error: str = ""
-    skipped: str = ""
-    not_run: str = ""
-    skipped_outputs: frozenset[str] = frozenset()
-
-    @property
-    def state(self) -> str:
-        """``SUCCEEDED``, ``FAILED``, ``NOT_TRIGGERED`` (a condition skipped it: Vertex's
-        ``PipelineTaskDetail.State`` name; its ``SKIPPED`` means a cache hit) or
-        ``NOT_RUN`` (cjob-emu's name: a task it depends on failed)."""
-        if self.skipped:
-            return "NOT_TRIGGERED"
-        if self.not_run:
-            return "NOT_RUN"
-        return "SUCCEEDED" if self.succeeded else "FAILED"
-
-
-@dataclass(frozen=True)
-class PipelineRun:
-    """The end of a local pipeline run.
-
-    Attributes:
-        name: The run's name (``<pipeline>-<time>``): its outputs are under
-            ``<pipeline_root>/<name>/<task>/``.
-        succeeded: Whether every task succeeded or a condition skipped it (an exit
-            handler's task does not count: the run's state is its group's). A task that
-            did not run for any other reason fails the run.
-        outputs: The pipeline's outputs by name; artifacts as kfp ``dsl.Artifact``
-            objects whose ``uri`` (and ``path``) is the host file under the gs:// root.
-        tasks: Every task, in order, by name, with its state: ran, skipped by a
-            condition, or not run; loop iterations are ``loop/iteration-N/inner``.
-        ignored: Options of the pipeline that have no effect locally, one line each.
-        warnings: Where Vertex would run something else than the user wrote.
-        pipeline_root: The gs:// URI of the pipeline root.
-        gcs_root: The local directory standing for gs://.
-    """
-
-    name: str
-    succeeded: bool
-    outputs: dict[str, Any]
-    tasks: dict[str, TaskResult]
-    ignored: tuple[str, ...]
-    warnings: tuple[str, ...]
-    pipeline_root: str
-    gcs_root: Path
-
-    @property
-    def failed_task(self) -> TaskResult | None:
-        """The first task that failed, if one did."""
-        return next((t for t in self.tasks.values() if t.state == "FAILED"), None)
-
-    def raise_for_state(self) -> PipelineRun:
-        """Self if the run succeeded; else :class:`JobFailedError` naming the task."""
-        if self.succeeded:
-            return self
-        failed = self.failed_task
-        if failed is None:
-            raise JobFailedError(f"pipeline run {self.name} failed")
-        raise JobFailedError(f"task {failed.name} failed: {failed.error}")
-
-
-@dataclass
-class _Run:
-    """What the walk shares: the spec, where things go, and what was said."""
-
-    spec: Mapping[str, Any]
-    name: str
-    gcs: GcsRoot
-    pipeline_root: str
-    pipeline_values: dict[str, str]
-    settings: CustomJobSettings
-    images: ImageMap
-    runner: Any
-    echo: bool
-    say: Callable[[str], None]
-    tasks: dict[str, TaskResult] = field(default_factory=dict)
-    ignored: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def warn(self, task: str, message: str) -> None:
-        self.warnings.append(f"{task}: {message}")
-        self.say(f"WARNING {task}: {message}")
-        warnings.warn(f"{task}: {message}", LaunchWarning, stacklevel=2)
 
 
 def run_pipeline(
@@ -238,9 +110,9 @@ def run_pipeline(
     spec = dict(pipeline) if isinstance(pipeline, Mapping) else read_pipeline(pipeline)
     if not is_compiled_pipeline(spec):
         raise InputError("not a compiled pipeline (no pipelineInfo/deploymentSpec/root)")
-    _refuse_unsupported(spec)
+    refuse_unsupported(spec)
     gcs = GcsRoot.at(gcs_root if gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
-    root_inputs = _pipeline_arguments(spec, arguments or {}, gcs)
+    root_inputs = pipeline_arguments(spec, arguments or {}, gcs)
     chosen = get_backend(backend)
     run_id = new_run_id()
     name = f"{spec['pipelineInfo']['name']}-{run_id}"
@@ -250,7 +122,7 @@ def run_pipeline(
     gcs.local_path(root_uri)  # refuses a root that leaves the gs:// root
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
-    run = _Run(
+    run = RunContext(
         spec=spec,
         name=name,
         gcs=gcs,
@@ -286,12 +158,12 @@ def run_pipeline(
             "process backend: task images are ignored; ordinary tasks run in this Python "
             "(kfp.local's SubprocessRunner without a virtual environment)"
         )
-        run.ignored.extend(_foreign_kfp(spec))
+        run.ignored.extend(foreign_kfp(spec))
     labels = owner_labels(run_id)
     with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
         run.runner = runner
-        _check_runnable(run)
-        root = _run_dag(run, spec["root"], root_inputs, "")
+        check_tasks(run)
+        root = run_dag(run, spec["root"], root_inputs, "")
     # belt and braces: whatever the walk said, a task that did not run fails the run
     ok = root.succeeded and all(t.state != "NOT_RUN" for t in run.tasks.values())
     if run.cached:
@@ -311,542 +183,6 @@ def run_pipeline(
     )
 
 
-@dataclass
-class _Walked:
-    """What a DAG's walk knows of the tasks that ended: their outputs, those a condition
-    skipped, and outputs a condition kept from existing inside a sub-DAG that ran."""
-
-    produced: dict[str, dict[str, Any]] = field(default_factory=dict)
-    skipped: set[str] = field(default_factory=set)
-    skipped_outputs: dict[str, frozenset[str]] = field(default_factory=dict)
-
-    def condition_skipped(self, task: str, output: str) -> bool:
-        """Whether ``task``'s ``output`` is absent because a condition skipped its producer."""
-        return task in self.skipped or output in self.skipped_outputs.get(task, frozenset())
-
-
-def _run_dag(
-    run: _Run,
-    dag_component: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    prefix: str,
-    scope: str = "",
-) -> TaskResult:
-    """Run a DAG's tasks in order; the result carries its outputs (those whose producer
-    ran) and whether it succeeded. ``scope`` keeps a loop iteration's task roots apart
-    (``loop/iteration-N/``).
-
-    A failure stops only what depends on the failed task: the others still run, as
-    under Vertex's default failure policy (``PipelineFailurePolicy``: fail slow). A task
-    that does not run because of a failure is recorded as ``NOT_RUN``."""
-    dag = dag_component.get("dag", {})
-    tasks = dag.get("tasks", {})
-    walked = _Walked()
-    ended: set[str] = set()
-    stopped: set[str] = set()  # failed, or not run because of a failure
-    failed = False
-    for task_name in _task_order(tasks):
-        task = tasks[task_name]
-        exit_task = task.get("triggerPolicy", {}).get("strategy") == _EXIT_TASK
-        blocker = _blocked_by(task, ended if exit_task else stopped, exit_task)
-        if blocker is not None:
-            result = _not_run(run, prefix + task_name, task, blocker)
-        else:
-            result = _run_one(run, task_name, task, inputs, walked, prefix, scope)
-            ended.add(task_name)
-        run.tasks.setdefault(result.name, result)
-        if result.skipped:
-            walked.skipped.add(task_name)
-        elif result.succeeded:
-            walked.produced[task_name] = result.outputs
-            walked.skipped_outputs[task_name] = result.skipped_outputs
-        else:
-            stopped.add(task_name)
-            failed = failed or not exit_task
-    path = prefix.rstrip("/")
-    if failed:
-        return TaskResult(path, "dag", False, {}, "an inner task failed")
-    outputs, skipped_outputs = _dag_outputs(dag, walked)
-    return TaskResult(path, "dag", True, outputs, skipped_outputs=skipped_outputs)
-
-
-def _blocked_by(task: Mapping[str, Any], tasks: set[str], exit_task: bool) -> str | None:
-    """Why ``task`` cannot run: for an exit handler's task, a task of its group that never
-    started (``tasks`` = those that ran); for any other, a task it depends on that failed
-    or did not run (``tasks`` = those)."""
-    for upstream in sorted(_upstream(task)):
-        if (upstream not in tasks) if exit_task else (upstream in tasks):
-            return upstream
-    return None
-
-
-def _not_run(run: _Run, path: str, task: Mapping[str, Any], blocker: str) -> TaskResult:
-    prefix = path[: len(path) - len(path.rsplit("/", 1)[-1])]
-    reason = f"task {prefix}{blocker}, which it depends on, did not succeed"
-    run.say(f"task {path}: not run: {reason}")
-    component = run.spec["components"][task["componentRef"]["name"]]
-    return TaskResult(path, _kind(run, component), False, {}, not_run=reason)
-
-
-def _kind(run: _Run, component: Mapping[str, Any]) -> str:
-    if "dag" in component:
-        return "dag"
-    executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
-    return "custom-job" if is_launcher_container(executor.get("container", {})) else "container"
-
-
-def _run_one(
-    run: _Run,
-    task_name: str,
-    task: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    walked: _Walked,
-    prefix: str,
-    scope: str,
-) -> TaskResult:
-    """One task of a DAG: skipped, a sub-DAG (condition, loop, group) or a container."""
-    path = prefix + task_name
-    component_name = task["componentRef"]["name"]
-    component = run.spec["components"][component_name]
-    kind = _kind(run, component)
-    found, absent = _task_arguments(run, task, inputs, walked)
-    if absent is not None:
-        reason = f"its input {absent.input} comes from task {prefix}{absent.producer}, {absent.why}"
-        if absent.skipped:
-            run.say(f"task {path}: skipped: {reason}")
-            return TaskResult(path, kind, True, {}, skipped=reason)
-        run.say(f"task {path}: FAILED: {reason}")
-        return TaskResult(path, kind, False, {}, reason)
-    arguments = _resolve(run, found)
-    condition = task.get("triggerPolicy", {}).get("condition")
-    if condition:
-        try:
-            holds = parse(condition).holds(arguments)
-        except ConditionError as exc:
-            return TaskResult(path, kind, False, {}, f"its condition cannot be evaluated: {exc}")
-        if not holds:
-            reason = f"condition {condition} is false"
-            run.say(f"task {path}: skipped: {reason}")
-            return TaskResult(path, kind, True, {}, skipped=reason)
-    _note_ignored(run, path, task, component)
-    if "dag" not in component:
-        return _run_task(run, path, task_name, component_name, component, arguments, scope)
-    sub_inputs = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
-    sub_inputs.update({k: v for k, v in arguments.items() if k not in sub_inputs})
-    if "parameterIterator" in task:
-        return _run_loop(run, path, task, component, sub_inputs, scope + task_name + "/")
-    return _run_dag(run, component, sub_inputs, path + "/", scope)
-
-
-def _run_loop(
-    run: _Run,
-    path: str,
-    task: Mapping[str, Any],
-    component: Mapping[str, Any],
-    inputs: dict[str, Any],
-    scope: str,
-) -> TaskResult:
-    """A dsl.ParallelFor: its iterations one after another; each output collected into a
-    list (what dsl.Collected reads)."""
-    iterator = task["parameterIterator"]
-    items_spec = iterator.get("items", {})
-    if "raw" in items_spec:
-        items = json.loads(items_spec["raw"])
-    else:
-        items = inputs.get(items_spec.get("inputParameter", ""))
-        if isinstance(items, str):
-            items = json.loads(items)
-    if not isinstance(items, list):
-        return TaskResult(path, "dag", False, {}, f"its loop items are not a list: {items!r}")
-    limit = task.get("iteratorPolicy", {}).get("parallelismLimit")
-    run.ignored.append(
-        f"{path}: loop iterations run one after another"
-        + (f" (parallelism {limit} not applied)" if limit else "")
-    )
-    # an empty loop collects empty lists, as on Vertex
-    collected: dict[str, list[Any]] = {
-        name: [] for name in component.get("outputDefinitions", {}).get("parameters", {})
-    }
-    failed = []
-    # every iteration runs, also after one failed (fail slow, as in _run_dag)
-    for index, item in enumerate(items):
-        step = f"iteration-{index}/"
-        iteration = _run_dag(
-            run, component, {**inputs, iterator["itemInput"]: item}, f"{path}/{step}", scope + step
-        )
-        if not iteration.succeeded:
-            failed.append(str(index))
-        for name, value in iteration.outputs.items():
-            collected.setdefault(name, []).append(value)
-    if failed:
-        return TaskResult(path, "dag", False, {}, f"iteration(s) {', '.join(failed)} failed")
-    return TaskResult(path, "dag", True, dict(collected))
-
-
-def _run_task(
-    run: _Run,
-    path: str,
-    task_name: str,
-    component_name: str,
-    component: Mapping[str, Any],
-    arguments: Mapping[str, Any],
-    scope: str = "",
-) -> TaskResult:
-    # a loop iteration's tasks go under <run>/<loop>/iteration-N/
-    root_name = run.name + ("/" + scope.rstrip("/") if scope else "")
-    executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
-    container = executor.get("container", {})
-    parameters = parameter_values(component, arguments, resolve=lambda v: _resolve(run, v))
-    artifacts = {k: v for k, v in arguments.items() if k not in parameters}
-    missing = missing_inputs(component, {**parameters, **artifacts})
-    if missing:
-        raise InputError(f"task {path}: no value for required input(s) {', '.join(missing)}")
-    if is_launcher_container(container):
-        run.say(f"task {path}: CustomJob on the {_backend_name(run.settings.backend)} backend")
-        executor_input = build_executor_input(
-            component,
-            parameters,
-            {name: [artifact] for name, artifact in artifacts.items()},
-            # kfp.local's task roots are named so too: unique, also across sub-DAGs
-            task_root(run.pipeline_root, root_name, component_name.removeprefix("comp-")),
-        )
-        values = {
-            **run.pipeline_values,
-            "{{$.pipeline_task_name}}": task_name,
-            "{{$.pipeline_task_uuid}}": str(uuid.uuid4()),
-        }
-        outcome = run_custom_job_task(
-            task_name=path.replace("/", "."),
-            component=component,
-            container=container,
-            executor_input=executor_input,
-            gcs=run.gcs,
-            pipeline_values=values,
-            system_labels={RUN_LABELS: str(uuid.uuid4().int % 10**19)},
-            settings=run.settings,
-            warn=lambda message: run.warn(path, message),
-        )
-        run.ignored.extend(f"{path}: {notice}" for notice in outcome.notices)
-        return TaskResult(path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error)
-    image = run.images.resolve(str(container.get("image", "")))
-    run.say(f"task {path}: kfp.local ({image})")
-    done = kfp_local.run_task(
-        run_name=root_name,
-        component_name=component_name,
-        component=component,
-        executor=executor,
-        arguments={**parameters, **artifacts},
-        gcs=run.gcs,
-        pipeline_root=run.pipeline_root,
-        runner=run.runner,
-        image=image,
-        echo=run.echo,
-    )
-    tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
-    error = "" if done.succeeded else f"the task exited non-zero; last lines of its log:\n{tail}"
-    return TaskResult(path, "container", done.succeeded, done.outputs, error)
-
-
-@dataclass(frozen=True)
-class _Absent:
-    """An input of a task whose upstream value does not exist, and why: a condition
-    skipped its producer (``skipped``), or the producer ran and left nothing."""
-
-    input: str
-    producer: str
-    why: str
-    skipped: bool
-
-
-def _task_arguments(
-    run: _Run, task: Mapping[str, Any], inputs: Mapping[str, Any], walked: _Walked
-) -> tuple[dict[str, Any], _Absent | None]:
-    """A task's arguments from its inputs spec: constants, the DAG's inputs, upstream
-    outputs; and the first input whose upstream value does not exist."""
-    arguments: dict[str, Any] = {}
-    given = task.get("inputs", {})
-    keys = (("Parameter", "outputParameterKey"), ("Artifact", "outputArtifactKey"))
-    for kind, output_key in keys:
-        for name, source in given.get(kind.lower() + "s", {}).items():
-            if "runtimeValue" in source:
-                arguments[name] = source["runtimeValue"].get("constant")
-            elif f"taskOutput{kind}" in source:
-                upstream = source[f"taskOutput{kind}"]
-                producer, key = upstream["producerTask"], upstream[output_key]
-                outputs = walked.produced.get(producer, {})
-                if producer in walked.skipped:
-                    return arguments, _Absent(name, producer, "which a condition skipped", True)
-                if walked.condition_skipped(producer, key):
-                    why = f"in which a condition skipped every task that produces its {key}"
-                    return arguments, _Absent(name, producer, why, True)
-                if key not in outputs:
-                    why = f"which ran but did not produce its output {key}"
-                    return arguments, _Absent(name, producer, why, False)
-                empty = _left_nothing(run.gcs, outputs[key]) if kind == "Artifact" else None
-                if empty is not None:
-                    return arguments, _Absent(name, producer, empty, False)
-                arguments[name] = outputs[key]
-            elif f"componentInput{kind}" in source:
-                parent = source[f"componentInput{kind}"]
-                if parent in inputs:
-                    arguments[name] = _select(inputs[parent], source)
-    return arguments, None
-
-
-def _left_nothing(gcs: GcsRoot, artifact: Any) -> str | None:
-    """Why an output artifact of a task that ran is not there, or None if it is: on
-    Vertex its URI exists once the task succeeds, but a task that neither wrote a file
-    there nor gave it metadata left the consumer nothing to read."""
-    uri = str(artifact.get("uri", "")) if isinstance(artifact, dict) else ""
-    if not uri.startswith("gs://") or artifact.get("metadata"):
-        return None
-    if gcs.local_path(uri).exists():
-        return None
-    return (
-        f"which ran but wrote nothing at its output artifact {artifact.get('name', '')} "
-        f"({uri}) and gave it no metadata"
-    )
-
-
-def _select(value: Any, source: Mapping[str, Any]) -> Any:
-    """A loop item's field (``dsl.ParallelFor`` over dicts: ``item.a``), as the compiler's
-    ``parseJson(string_value)["a"]`` selects it."""
-    selector = source.get("parameterExpressionSelector")
-    if not selector:
-        return value
-    match = _FIELD_SELECTOR.fullmatch(selector)
-    item = json.loads(value) if isinstance(value, str) else value
-    if match is None or not isinstance(item, dict) or match.group(1) not in item:
-        raise InputError(f"cannot select {selector} from the loop item {value!r}")
-    return item[match.group(1)]
-
-
-def _dag_outputs(
-    dag: Mapping[str, Any], walked: _Walked
-) -> tuple[dict[str, Any], frozenset[str]]:
-    """The DAG's outputs whose producer ran (a dsl.OneOf output from whichever branch
-    did), and the names of those a condition kept from existing."""
-    outputs: dict[str, Any] = {}
-    skipped: set[str] = set()
-    spec = dag.get("outputs", {})
-    selected: list[tuple[str, list[Mapping[str, Any]], str]] = []
-    for name, selector in spec.get("parameters", {}).items():
-        if "valueFromOneof" in selector:
-            choices = selector["valueFromOneof"].get("parameterSelectors", [])
-        else:
-            choices = [selector.get("valueFromParameter", {})]
-        selected.append((name, choices, "outputParameterKey"))
-    for name, selectors in spec.get("artifacts", {}).items():
-        selected.append((name, selectors.get("artifactSelectors", []), "outputArtifactKey"))
-    for name, choices, key in selected:
-        for source in choices:
-            upstream = walked.produced.get(source.get("producerSubtask", ""), {})
-            if source.get(key) in upstream:
-                outputs[name] = upstream[source[key]]
-                break
-        else:
-            if choices and all(
-                walked.condition_skipped(c.get("producerSubtask", ""), c.get(key, ""))
-                for c in choices
-            ):
-                skipped.add(name)
-    return outputs, frozenset(skipped)
-
-
-def _resolve(run: _Run, value: Any) -> Any:
-    """``value`` with pipeline-level placeholders filled in, wherever strings sit in it
-    (kfp.local does not know them: it fails on ``{{$.pipeline_google_cloud_project_id}}``)."""
-    if isinstance(value, str):
-        return resolve_pipeline_placeholders(value, run.pipeline_values)
-    if isinstance(value, list):
-        return [_resolve(run, item) for item in value]
-    if isinstance(value, dict):
-        return {key: _resolve(run, item) for key, item in value.items()}
-    return value
-
-
-def _pipeline_arguments(
-    spec: Mapping[str, Any], arguments: Mapping[str, Any], gcs: GcsRoot
-) -> dict[str, Any]:
-    definitions = spec["root"].get("inputDefinitions", {})
-    artifacts = {
-        name: _artifact_argument(name, arguments[name], definition, gcs)
-        for name, definition in definitions.get("artifacts", {}).items()
-        if name in arguments
-    }
-    known = {**definitions.get("parameters", {}), **definitions.get("artifacts", {})}
-    unknown = sorted(set(arguments) - set(known))
-    if unknown:
-        raise InputError(
-            f"the pipeline has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters: {', '.join(sorted(known)) or 'none'}"
-        )
-    values = parameter_values(
-        spec["root"], {k: v for k, v in arguments.items() if k not in artifacts}
-    )
-    values.update(artifacts)
-    missing = missing_inputs(spec["root"], values)
-    if missing:
-        raise InputError(f"pipeline input(s) {', '.join(missing)} need a value")
-    return values
-
-
-def _artifact_argument(
-    name: str, value: Any, definition: Mapping[str, Any], gcs: GcsRoot
-) -> dict[str, Any]:
-    """An input artifact given by the caller (a kfp ``dsl.Artifact``), as RuntimeArtifact
-    JSON with a gs:// URI; its ``uri`` may be gs:// or a host path inside the gs:// root."""
-    uri = getattr(value, "uri", None)
-    if not isinstance(uri, str) or not uri:
-        raise InputError(
-            f"input artifact {name!r} must be a kfp dsl.Artifact (e.g. dsl.Dataset(uri=...)) "
-            f"with a uri, got {type(value).__name__}"
-        )
-    if not uri.startswith("gs://"):
-        if not gcs.holds(uri):
-            raise InputError(
-                f"input artifact {name!r}: {uri} is neither a gs:// URI nor a path inside "
-                f"the gs:// root {gcs.path}; put the file there so replicas see it under /gcs"
-            )
-        uri = gcs.uri(uri)
-    return {
-        "name": getattr(value, "name", "") or name,
-        "type": dict(definition.get("artifactType", {})),
-        "uri": uri,
-        "metadata": dict(getattr(value, "metadata", {}) or {}),
-    }
-
-
-def _dags(spec: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """Every DAG of the spec with the prefix its tasks are named by in messages."""
-    components = spec.get("components", {})
-    return [("", spec["root"])] + [
-        (name.removeprefix("comp-") + "/", c) for name, c in components.items() if "dag" in c
-    ]
-
-
-def _check_runnable(run: _Run) -> None:
-    """Every ordinary task's runner and image checked before any task runs, so a run
-    never stops half-way for what was known at the start."""
-    executors = run.spec.get("deploymentSpec", {}).get("executors", {})
-    components = run.spec.get("components", {})
-    ordinary = []
-    for prefix, dag in _dags(run.spec):
-        for name, task in dag.get("dag", {}).get("tasks", {}).items():
-            target = components[task["componentRef"]["name"]]
-            container = executors.get(target.get("executorLabel", ""), {}).get("container")
-            if container is not None and not is_launcher_container(container):
-                image = run.images.resolve(str(container.get("image", "")))
-                ordinary.append(kfp_local.OrdinaryTask(prefix + name, container, image))
-    kfp_local.check_runnable(run.runner, ordinary, pull=run.settings.options.pull)
-
-
-def _refuse_unsupported(spec: Mapping[str, Any]) -> None:
-    """What the local runner does not run, or a spec that does not hang together, refused
-    before anything runs (naming the task)."""
-    executors = spec.get("deploymentSpec", {}).get("executors", {})
-    components = spec.get("components", {})
-    for prefix, component in _dags(spec):
-        tasks = component.get("dag", {}).get("tasks", {})
-        for name, task in tasks.items():
-            target = components.get(task.get("componentRef", {}).get("name"))
-            executor = executors.get((target or {}).get("executorLabel", ""), {})
-            feature = None
-            if target is None or not ("dag" in target or executor):
-                raise InputError(
-                    f"task {prefix}{name}: its component or executor is missing from the "
-                    "pipeline spec (not a spec kfp's compiler wrote?)"
-                )
-            condition = task.get("triggerPolicy", {}).get("condition")
-            if condition:
-                try:
-                    parse(condition)
-                except ConditionError as exc:
-                    raise InputError(
-                        f"task {prefix}{name}: its condition is not one cjob-emu's local "
-                        f"runner evaluates: {exc}"
-                    ) from None
-            items = task.get("parameterIterator", {}).get("items", {})
-            if "artifactIterator" in task:
-                feature = "a loop over artifacts (dsl.ParallelFor over a list of artifacts)"
-            elif "parameterIterator" in task and not ("raw" in items or "inputParameter" in items):
-                feature = "a loop whose items are neither a list nor an input"
-            elif "parameterIterator" in task and target.get("dag", {}).get("outputs", {}).get(
-                "artifacts"
-            ):
-                feature = "artifacts collected from a loop (dsl.Collected of artifacts)"
-            elif "importer" in executor:
-                feature = "an importer (dsl.importer)"
-            elif "container" not in executor and "dag" not in target:
-                feature = "an executor that is not a container"
-            if feature is not None:
-                raise InputError(
-                    f"task {prefix}{name} uses {feature}, which cjob-emu's local runner "
-                    "does not run; run such pipelines with kfp.local or on Vertex"
-                )
-        try:
-            _task_order(tasks)
-        except graphlib.CycleError as exc:
-            raise InputError(f"the tasks {exc.args[1]} depend on each other in a cycle") from None
-
-
-def _task_order(tasks: Mapping[str, Any]) -> list[str]:
-    """Task names in an order where every task comes after the tasks it depends on, by
-    ``dependentTasks`` and by the outputs it takes."""
-    graph = {name: _upstream(task) for name, task in sorted(tasks.items())}
-    return list(graphlib.TopologicalSorter(graph).static_order())
-
-
-def _upstream(task: Mapping[str, Any]) -> set[str]:
-    """The tasks ``task`` depends on: its ``dependentTasks`` and the producers of the
-    outputs it takes."""
-    producers = set(task.get("dependentTasks", []))
-    inputs = task.get("inputs", {})
-    for source in [*inputs.get("parameters", {}).values(), *inputs.get("artifacts", {}).values()]:
-        upstream = source.get("taskOutputParameter") or source.get("taskOutputArtifact")
-        if upstream:
-            producers.add(upstream["producerTask"])
-    return producers
-
-
-def _note_ignored(
-    run: _Run, path: str, task: Mapping[str, Any], component: Mapping[str, Any]
-) -> None:
-    """Options of a task that have no effect locally, said once each."""
-    if task.get("cachingOptions", {}).get("enableCache"):
-        run.cached.append(path)
-    retry = task.get("retryPolicy", {})
-    if retry.get("maxRetryCount"):
-        run.ignored.append(f"{path}: retry policy ({retry['maxRetryCount']} retries): not applied")
-    if "executorLabel" not in component:
-        return
-    executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]
-    resources = executor.get("container", {}).get("resources", {})
-    if resources and not is_launcher_container(executor.get("container", {})):
-        run.ignored.append(
-            f"{path}: container resources {sorted(resources)}: kfp.local ignores them"
-        )
-
-
-def _foreign_kfp(spec: Mapping[str, Any]) -> list[str]:
-    """On the process backend a Lightweight Python component's ``pip install kfp==V`` runs
-    in this Python: harmless when V is installed, else it needs the network and changes
-    this environment; said before anything runs."""
-    from kfp import __version__ as installed
-
-    wanted = {
-        version
-        for executor in spec.get("deploymentSpec", {}).get("executors", {}).values()
-        for part in executor.get("container", {}).get("command", [])
-        for version in _KFP_PIN.findall(str(part))
-    }
-    return [
-        f"process backend: tasks run `pip install kfp=={version}` in this Python, which has "
-        f"kfp {installed}: that needs the network and changes this environment"
-        for version in sorted(wanted - {installed})
-    ]
-
-
 def _default_root(spec: Mapping[str, Any]) -> str:
     root = str(spec.get("defaultPipelineRoot", ""))
     return root if root.startswith("gs://") else DEFAULT_PIPELINE_ROOT
@@ -861,10 +197,6 @@ def _public(value: Any, gcs: GcsRoot) -> Any:
         local = str(gcs.local_path(uri)) if uri.startswith("gs://") else uri
         return kfp_executor.create_artifact_instance({**value, "uri": local})
     return value
-
-
-def _backend_name(backend: str | Backend) -> str:
-    return backend.name if isinstance(backend, Backend) else backend
 
 
 def _now() -> str:

@@ -1,0 +1,31 @@
+"""The local pipeline runner: compiled KFP pipelines run as Vertex Pipelines would.
+
+- :func:`run_pipeline`: a compiled pipeline, custom-job tasks on the local executor
+  (every replica), other tasks through kfp.local; a :class:`PipelineRun` back.
+- :func:`run_component`: one component (converted or not) and its outputs, for tests.
+
+Needs kfp (``pip install 'cjob-emu[convert]'``); names are imported on first use,
+and a missing kfp is an :class:`~cjob_emu.errors.EnvironmentProblem`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cjob_emu import _lazy
+
+_EXPORTS = {
+    "cjob_emu.pipelines.run": ["run_pipeline", "PipelineRun", "TaskResult", "LaunchWarning"],
+    "cjob_emu.pipelines.local_component": ["run_component"],
+}
+_WHERE = _lazy.where(_EXPORTS)
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.load(__name__, globals(), _WHERE, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
