@@ -41,18 +41,23 @@ def read_job_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises :class:`InputError` naming the file and the problem when the file is
     missing, a directory, empty, not UTF-8, not JSON/YAML, or not a mapping.
     """
+    return parse_job_text(read_text(path), source=str(Path(path)))
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The text of a job or pipeline file; :class:`InputError` naming the file when it is
+    missing, a directory, not UTF-8 or unreadable."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a directory; give a JSON or YAML file")
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{p}: not UTF-8 text; give a JSON or YAML file") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot be read: {exc.strerror}") from None
-    return parse_job_text(text, source=str(p))
 
 
 def parse_job_text(text: str, *, source: str = "<text>") -> dict[str, Any]:

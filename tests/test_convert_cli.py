@@ -1,4 +1,4 @@
-"""The ``convert`` command's arguments and handler (cjob_emu.convert.cli_support).
+"""The ``convert`` command's arguments and handler (cjob_emu.cli.convert).
 
 No ``from __future__ import annotations``: KFP reads pipeline functions' annotations as types.
 """
@@ -14,7 +14,8 @@ import yaml
 from convert_helpers import compile_pipeline, default_pools
 from kfp import components, dsl
 
-from cjob_emu.convert.cli_support import add_convert_arguments, cmd_convert
+from cjob_emu.cli.convert import add_convert_arguments
+from cjob_emu.cli.convert import run as cmd_convert
 from cjob_emu.converter import create_custom_training_job_from_component as convert
 from cjob_emu.errors import ConversionError, InputError, InvalidJobError
 

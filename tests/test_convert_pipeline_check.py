@@ -13,7 +13,8 @@ from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, dsl
 
-from cjob_emu.convert.cli_support import pipeline_reports
+from cjob_emu.cli.inputs import read_input
+from cjob_emu.cli.validate import reports_of
 from cjob_emu.converter import create_custom_training_job_from_component as convert
 from cjob_emu.converter import validate_pipeline
 from cjob_emu.errors import InputError
@@ -170,14 +171,14 @@ def test_compiled_pipeline_file_with_a_platform_document(tmp_path: Path) -> None
     path = tmp_path / "p.yaml"
     compiler.Compiler().compile(platform, str(path))
     path.write_text(path.read_text() + "---\nplatforms:\n  kubernetes: {}\n")
-    reports = pipeline_reports(path)
-    assert reports is not None and list(reports) == ["train-container"]
+    assert list(reports_of(str(path), None)) == ["train-container"]
 
 
 def test_not_a_pipeline(tmp_path: Path) -> None:
     job = Path(__file__).resolve().parents[1] / "fixtures" / "jobs" / "distributed.yaml"
-    assert pipeline_reports(job) is None
-    assert pipeline_reports(tmp_path / "missing.yaml") is None
+    assert read_input(job).pipeline is None
+    with pytest.raises(InputError, match=r"missing\.yaml: no such file"):
+        read_input(tmp_path / "missing.yaml")
     with pytest.raises(InputError, match="not a compiled pipeline"):
         validate_pipeline(job)
     with pytest.raises(InputError, match="not a compiled pipeline"):

@@ -197,8 +197,8 @@ def test_bad_run_options_exit_2(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_the_live_console_redraws_a_replica_table_in_place(tmp_path: Path) -> None:
+    from cjob_emu.cli.console import RunConsole
     from cjob_emu.cluster import replicas
-    from cjob_emu.console import RunConsole
     from cjob_emu.executor import submit
 
     the_job = job("live", [python("print('step 1')"), python("import time; time.sleep(30)")])

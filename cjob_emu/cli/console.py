@@ -15,6 +15,7 @@ from typing import TextIO
 
 from google.cloud.aiplatform_v1 import JobState
 
+from cjob_emu.cli.style import BOLD, CYAN, GREEN, RED, YELLOW, paint
 from cjob_emu.cluster import Replica
 from cjob_emu.executor import (
     Event,
@@ -37,7 +38,7 @@ _NOTICE_LABELS = {
     "cleanup": "cleanup",
     "note": "note",
 }
-_PHASE_COLOURS = {"running": "36", "succeeded": "32", "failed": "31", "stopped": "33"}
+_PHASE_COLOURS = {"running": CYAN, "succeeded": GREEN, "failed": RED, "stopped": YELLOW}
 
 
 class RunConsole:
@@ -87,9 +88,9 @@ class RunConsole:
             return self._prefixer.format(event.replica, event.line)
         if isinstance(event, Notice):
             label = _NOTICE_LABELS.get(event.kind, "note")
-            return self._paint("33", f"{label}: ") + str(event)
+            return self._paint(YELLOW, f"{label}: ") + str(event)
         if isinstance(event, StateChanged):
-            return self._paint("1", f"job {event.state.name}")
+            return self._paint(BOLD, f"job {event.state.name}")
         if isinstance(event, ReplicaStarted):
             again = f" (attempt {event.attempt + 1})" if event.attempt else ""
             return self._prefixer.prefix(event.replica) + f"[started{again}]"
@@ -97,11 +98,11 @@ class RunConsole:
             how = "stopped, exit code" if event.stopped else "exited with"
             return self._prefixer.prefix(event.replica) + f"[{how} {event.exit_code}]"
         if isinstance(event, Restarting):
-            return self._paint("33", f"restarting every replica: {event.reason}")
+            return self._paint(YELLOW, f"restarting every replica: {event.reason}")
         return None
 
     def _paint(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self._prefixer.colour else text
+        return paint(code, text, self._prefixer.colour)
 
     def _erase_table(self) -> None:
         if self._table_lines:
@@ -124,8 +125,8 @@ class RunConsole:
             took = "" if duration is None else f"{duration:7.1f}s"
             code = "" if row.exit_code is None else str(row.exit_code)
             phase = row.phase.ljust(10)
-            if self._prefixer.colour and row.phase in _PHASE_COLOURS:
-                phase = f"\033[{_PHASE_COLOURS[row.phase]}m{phase}\033[0m"
+            if row.phase in _PHASE_COLOURS:
+                phase = self._paint(_PHASE_COLOURS[row.phase], phase)
             lines.append(f"{row.replica.name.ljust(width)}  {phase} {code:>5} {took:>8}")
         return "\n".join(lines)
 
@@ -137,10 +138,7 @@ def summary(result: JobResult, *, colour: bool = False) -> str:
     took = ""
     if job.start_time and job.end_time:
         took = f" after {(job.end_time - job.start_time).total_seconds():.1f}s running"
-    name = state.name
-    if colour:
-        code = "32" if state == JobState.JOB_STATE_SUCCEEDED else "31"
-        name = f"\033[{code}m{name}\033[0m"
+    name = paint(GREEN if state == JobState.JOB_STATE_SUCCEEDED else RED, state.name, colour)
     lines = [f"job {job.display_name!r} {name}{took} ({result.backend} backend)"]
     if job.error.message:
         lines.append(f"error (code {job.error.code}): {job.error.message}")

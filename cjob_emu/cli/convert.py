@@ -1,7 +1,7 @@
-"""The ``convert`` command's arguments and handler; compiled pipelines for ``validate``.
+"""``cjob-emu convert COMPONENT -o OUT``: a KFP component as a Vertex CustomJob component.
 
-Kept out of ``cjob_emu.cli`` so the command's many options live next to the
-converter they mirror; kfp is imported only when a command runs.
+Its options mirror the converter's parameters one for one; kfp is imported only
+when the command runs.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -115,12 +114,25 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert the component file with the options given and write the result."""
-    from cjob_emu.converter.component import create_custom_training_job_from_component
+def add_parser(commands: Any) -> None:
+    """Add ``convert`` to the CLI's subcommands."""
+    parser = commands.add_parser(
+        "convert",
+        help="wrap a KFP component as a Vertex CustomJob component",
+        description="Like GCPC's create_custom_training_job_from_component, with its defects "
+        "fixed, plus different pools per role and Python package training.",
+    )
+    add_convert_arguments(parser)
+    parser.set_defaults(handler=run)
 
+
+def run(args: argparse.Namespace) -> int:
+    """Convert the component file with the options given and write the result."""
     require("kfp", "cjob-emu convert")
+    # imported on use: kfp is optional (checked just above) and slow to load
     from kfp import compiler, components
+
+    from cjob_emu.converter.component import create_custom_training_job_from_component
 
     component = _load_component(args.component, components)
     options = _options(args, create_custom_training_job_from_component)
@@ -214,15 +226,3 @@ def _pools_file(path: str) -> Any:
             f"--worker-pool-specs {p}: expected a list of pools or a mapping of roles to pools"
         )
     return value
-
-
-def pipeline_reports(
-    path: str | os.PathLike[str], *, location: str | None = None
-) -> dict[str, Any] | None:
-    """Reports by task name when ``path`` is a compiled pipeline, None when it is not
-    (then it is a CustomJob file for the usual validation)."""
-    from cjob_emu.converter.check import validate_pipeline
-    from cjob_emu.launcher.pipeline_spec import pipeline_document
-
-    document = pipeline_document(path)
-    return None if document is None else validate_pipeline(document, location=location)

@@ -2,11 +2,12 @@
 
 Parses ``--param NAME=VALUE`` by the pipeline's parameter types and
 ``--artifact NAME=URI_OR_PATH`` for its input artifacts, runs
-:func:`~cjob_emu.convert.run_pipeline`, streams progress and replica logs on
+:func:`~cjob_emu.pipelines.run_pipeline`, streams progress and replica logs on
 stderr, and ends with a summary: every task and its state (ran, skipped by a
 condition and which, failed and why, or not run because a task it depends on
-failed), the outputs, every option ignored locally and every warning. Exit codes: 0 succeeded,
-1 a task failed, 2 bad input.
+failed), the outputs, every option ignored locally and every warning. Exit codes:
+0 succeeded, 1 a task failed or did not run, 2 bad input. Imported only for a
+pipeline: it needs kfp.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kfp import dsl
+
+from cjob_emu.cli.replica_options import run_options
 from cjob_emu.errors import GcsPathError, InputError
+from cjob_emu.executor import DEFAULT_WORK_DIR, ImageMap
+from cjob_emu.executor.events import LogLine
 from cjob_emu.executor.gcs import GcsRoot
-
-if TYPE_CHECKING:
-    from cjob_emu.executor import RunOptions
+from cjob_emu.pipelines.run import DEFAULT_LOCATION, DEFAULT_PROJECT, LaunchWarning, run_pipeline
 
 INPUTS_PREFIX = "gs://cjob-emu/inputs"
 """Where ``--artifact NAME=PATH`` copies a host file outside the gs:// root."""
@@ -58,8 +62,6 @@ def parse_artifacts(
     ``dsl.Artifact`` objects with gs:// URIs). A host path outside the gs:// root is
     copied to ``gs://cjob-emu/inputs/NAME/<file name>`` (said through ``say``).
     InputError names the input for an unknown name or a file that is not there."""
-    from kfp import dsl
-
     definitions = spec["root"].get("inputDefinitions", {}).get("artifacts", {})
     artifacts: dict[str, Any] = {}
     for pair in pairs:
@@ -124,33 +126,10 @@ def _typed(name: str, text: str, kind: str) -> Any:
     return text
 
 
-def run_options(args: argparse.Namespace) -> RunOptions:
-    """The ``run`` command's RunOptions, for a CustomJob file and a pipeline alike."""
-    from cjob_emu.executor import RunOptions
-
-    return RunOptions(
-        gpus=args.gpus,
-        pull=args.pull,
-        run_as_host_user=not args.as_image_user,
-        resource_limits=args.resource_limits,
-        stop_grace=args.stop_grace,
-    )
-
-
-def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
+def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     """Run the compiled pipeline ``spec`` with the ``run`` command's arguments."""
-    from cjob_emu.executor import ImageMap
-    from cjob_emu.executor.events import LogLine
-    from cjob_emu.pipelines.run import (
-        DEFAULT_LOCATION,
-        DEFAULT_PROJECT,
-        LaunchWarning,
-        run_pipeline,
-    )
-
     if args.timeout is not None:
         raise InputError("--timeout applies to a CustomJob file; a pipeline's jobs keep theirs")
-    from cjob_emu.executor import DEFAULT_WORK_DIR
 
     def say(line: str) -> None:
         print(f"cjob-emu: {line}", file=sys.stderr, flush=True)

@@ -29,7 +29,7 @@ def read_pipeline(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot be read: {exc}") from None
     try:
-        document = next(iter(yaml.safe_load_all(text)), None)
+        document = _first_document(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{p}: not valid YAML: {exc}") from None
     if not isinstance(document, dict) or not is_compiled_pipeline(document):
@@ -37,10 +37,16 @@ def read_pipeline(path: str | os.PathLike[str]) -> dict[str, Any]:
     return document
 
 
-def pipeline_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The pipeline spec in ``path`` when it is a compiled pipeline, else None (a CustomJob
-    file, or unreadable: the CustomJob reading reports that)."""
+def pipeline_from_text(text: str) -> dict[str, Any] | None:
+    """The pipeline spec in ``text`` when it holds a compiled pipeline, else None (a
+    CustomJob file, or not YAML at all: the CustomJob reading reports that)."""
     try:
-        return read_pipeline(path)
-    except InputError:
+        document = _first_document(text)
+    except yaml.YAMLError:
         return None
+    return document if isinstance(document, dict) and is_compiled_pipeline(document) else None
+
+
+def _first_document(text: str) -> Any:
+    # kfp writes a platform spec as a second YAML document after the pipeline spec
+    return next(iter(yaml.safe_load_all(text)), None)

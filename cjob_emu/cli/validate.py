@@ -1,0 +1,94 @@
+"""``cjob-emu validate FILE...``: every problem of CustomJob files and compiled pipelines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from cjob_emu.cli.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from cjob_emu.cli.style import Style, print_json
+from cjob_emu.errors import InputError
+
+if TYPE_CHECKING:
+    from cjob_emu.validate import ValidationReport
+
+
+def add_parser(commands: Any) -> None:
+    """Add ``validate`` to the CLI's subcommands."""
+    parser = commands.add_parser(
+        "validate",
+        help="check CustomJob files or compiled pipelines against Vertex's create-time rules",
+        description="Check each CustomJob file (REST JSON or YAML, camelCase or snake_case), "
+        "or every custom-job task of a compiled pipeline, against the rules Vertex applies at "
+        "create time; report every problem with its path.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file")
+    parser.add_argument(
+        "--location", default="us-central1", help="region to check (default: us-central1)"
+    )
+    parser.add_argument(
+        "--vertex", action="store_true", help="also print the error text Vertex would answer"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate every file; the worst exit code of them."""
+    worst = EXIT_OK
+    for path in args.files:
+        try:
+            reports = reports_of(path, args.location)
+        except InputError as exc:
+            worst = max(worst, EXIT_USAGE)
+            if args.json:
+                print_json({"file": path, "valid": False, "unreadable": str(exc)}, indent=None)
+            else:
+                print(f"{Style(sys.stderr).red('unreadable')} {exc}", file=sys.stderr)
+            continue
+        if any(not report.ok for report in reports.values()):
+            worst = max(worst, EXIT_INVALID)
+        _show(path, reports, args)
+    return worst
+
+
+def reports_of(path: str, location: str | None) -> dict[str | None, ValidationReport]:
+    """One report for a CustomJob file, one per custom-job task for a compiled pipeline
+    (the file read once)."""
+    # imported on use (here and in every command): they load the aiplatform types (~1 s),
+    # which `cjob-emu --help` and a usage error should not wait for
+    from cjob_emu.cli.inputs import read_input
+    from cjob_emu.converter.check import validate_pipeline
+    from cjob_emu.validate import validate
+
+    found = read_input(path)
+    if found.pipeline is None:
+        return {None: validate(found.job or {}, location=location)}
+
+    reports = validate_pipeline(found.pipeline, location=location)
+    by_task: dict[str | None, ValidationReport] = {task: rep for task, rep in reports.items()}
+    return by_task
+
+
+def _show(
+    path: str, reports: dict[str | None, ValidationReport], args: argparse.Namespace
+) -> None:
+    out, style = sys.stdout, Style(sys.stdout)
+    for task, report in reports.items():
+        where = {"file": path} if task is None else {"file": path, "task": task}
+        if args.json:
+            print_json({**where, **report.to_dict()}, indent=None)
+            continue
+        label = path if task is None else f"{path} [{task}]"
+        verdict = style.green("valid") if report.ok else style.red("invalid")
+        counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        print(f"{label}: {verdict} ({counts})", file=out)
+        for problem in report.errors:
+            print(f"  {style.red('error')}   {problem.field}: {problem.message}", file=out)
+        for problem in report.warnings:
+            print(f"  {style.yellow('warning')} {problem.field}: {problem.message}", file=out)
+        if args.vertex and not report.ok:
+            print(f"  Vertex would answer: 400 INVALID_ARGUMENT {report.vertex_message()!r}")
+    if not reports and not args.json:
+        print(f"{path}: compiled pipeline with no CustomJob task", file=out)
