@@ -27,6 +27,11 @@ EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
 EXIT_INTERRUPTED = 130
 
+_STRICT_HELP = (
+    "every validation warning is an error (what is not emulated locally is no warning "
+    "and never fails a run)"
+)
+
 
 class _Style:
     """ANSI colours when writing to a terminal, plain text otherwise."""
@@ -55,7 +60,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     worst = EXIT_OK
     for path in args.files:
         try:
-            reports = _reports_of(path, args.location)
+            reports = _reports_of(path, args.location, strict=args.strict)
         except InputError as exc:
             worst = max(worst, EXIT_USAGE)
             if args.json:
@@ -99,17 +104,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
-def _reports_of(path: str, location: str | None) -> dict[str | None, ValidationReport]:
-    """One report for a CustomJob file, one per custom-job task for a compiled pipeline."""
+def _reports_of(
+    path: str, location: str | None, *, strict: bool
+) -> dict[str | None, ValidationReport]:
+    """One report for a CustomJob file, one per custom-job task for a compiled pipeline;
+    with ``strict``, every warning made an error."""
     from cjob_emu.convert.cli_support import pipeline_reports
     from cjob_emu.spec import read_job_document
     from cjob_emu.validate import validate
 
     tasks = pipeline_reports(path, location=location)
     if tasks is None:
-        return {None: validate(read_job_document(path), location=location)}
-    by_task: dict[str | None, ValidationReport] = {task: rep for task, rep in tasks.items()}
-    return by_task
+        return {None: validate(read_job_document(path), location=location, strict=strict)}
+    return {task: rep.as_strict() if strict else rep for task, rep in tasks.items()}
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
@@ -191,6 +198,7 @@ def _run_custom_job(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             max_restarts=args.max_restarts,
             location=args.location,
+            strict=args.strict,
             on_event=console.on_event,
         )
         console.running = running
@@ -280,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--vertex", action="store_true", help="also print the error text Vertex would answer"
     )
+    validate.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     validate.set_defaults(handler=_cmd_validate)
 
     convert = commands.add_parser(
@@ -420,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="region to validate the job for; a pipeline's location (default: us-central1)",
     )
+    run.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     run.add_argument("--gpus", action="store_true", help="pass host GPUs through (docker)")
     run.add_argument("--pull", action="store_true", help="pull missing images (docker)")
     run.add_argument(

@@ -180,6 +180,7 @@ def cmd_run_pipeline(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
             max_restarts=args.max_restarts,
             on_event=on_event,
             say=say,
+            strict=args.strict,
         )
     summary = {
         "run": run.name,
