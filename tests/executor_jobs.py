@@ -144,7 +144,7 @@ def check_roles(output: Path, check_address: Callable[[str, str, int], None]) ->
     for name, (role, index) in FIVE_ROLES.items():
         record = read_json(output / f"{name}.json")
         pool_name = name.split("-")[0]
-        assert record["cluster_spec_task"] == {"type": pool_name, "index": index, "trial": ""}
+        assert record["cluster_spec_task"] == {"type": pool_name, "index": index}
         assert record["tf_config_task"] == {"type": role, "index": index}
         check_address(record["address"], pool_name, index)
         assert sorted(record["peers"]) == sorted(set(FIVE_ROLES) - {name})

@@ -137,7 +137,7 @@ def test_env_one_replica_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["env", str(JOBS / "distributed.yaml"), "--replica", "workerpool2-0"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("# workerpool2-0")
-    assert '"task": {"type": "ps", "index": 0}' in out
+    assert '"task":{"type":"ps","index":0}' in out
     assert "workerpool1-0" not in out.splitlines()[0]
 
 
@@ -166,6 +166,17 @@ def test_env_no_pytorch_and_project_number(capsys: pytest.CaptureFixture[str]) -
     env = json.loads(capsys.readouterr().out)["workerpool1-0"]
     assert "MASTER_ADDR" not in env and "RANK" not in env
     assert env["CLOUD_ML_PROJECT_ID"] == "42"
+
+
+def test_env_cluster_spec_job_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    job_file = str(JOBS / "python_package_snake.yaml")
+    assert main(["env", "--json", job_file]) == 0
+    env = json.loads(capsys.readouterr().out)["workerpool0-0"]
+    assert json.loads(env["CLUSTER_SPEC"])["job"] == env["CLOUD_ML_JOB"]
+    assert set(json.loads(env["CLOUD_ML_JOB"])) == {"python_module", "package_uris", "job_args"}
+    assert main(["env", "--json", "--cluster-spec-job", "string", job_file]) == 0
+    env = json.loads(capsys.readouterr().out)["workerpool0-0"]
+    assert "workerPoolSpecs" in json.loads(json.loads(env["CLUSTER_SPEC"])["job"])
 
 
 def test_env_of_unreadable_and_invalid_structure() -> None:

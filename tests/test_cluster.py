@@ -201,7 +201,7 @@ def test_cluster_spec_on_every_replica(make: Any) -> None:
         spec = env_json(replica_env(j, r), "CLUSTER_SPEC")
         assert spec["cluster"] == expected_cluster
         assert spec["environment"] == "cloud"
-        assert spec["task"] == {"type": f"workerpool{r.pool}", "index": r.index, "trial": ""}
+        assert spec["task"] == {"type": f"workerpool{r.pool}", "index": r.index}
 
 
 def test_cluster_spec_lists_only_pools_with_replicas() -> None:
@@ -211,9 +211,12 @@ def test_cluster_spec_lists_only_pools_with_replicas() -> None:
     assert spec["task"]["type"] == "workerpool2"
 
 
-def test_cluster_spec_job_is_a_json_string_of_the_rest_spec_by_default() -> None:
+def test_cluster_spec_job_as_string_is_the_rest_spec() -> None:
     j = five_replica_job(baseOutputDirectory={"outputUriPrefix": "gs://b/o"})
-    spec = env_json(replica_env(j, Replica(1, 1)), "CLUSTER_SPEC")
+    opts = ClusterOptions(cluster_spec_job_as="string")
+    env = replica_env(j, Replica(1, 1), options=opts)
+    spec = env_json(env, "CLUSTER_SPEC")
+    assert env["CLOUD_ML_JOB"] == spec["job"]
     assert isinstance(spec["job"], str)
     decoded = json.loads(spec["job"])
     assert "workerPoolSpecs" in decoded  # REST JSON: camelCase keys
@@ -236,7 +239,7 @@ def test_cluster_spec_job_as_object_is_configurable() -> None:
 
 
 def test_bad_cluster_spec_job_as_is_refused() -> None:
-    with pytest.raises(InputError, match="cluster_spec_job_as"):
+    with pytest.raises(InputError, match="'trainer', 'string' or 'object'"):
         ClusterOptions(cluster_spec_job_as="yaml")  # type: ignore[arg-type]
 
 
@@ -321,7 +324,7 @@ def test_trial_goes_into_tasks_and_output_directories() -> None:
         "index": 1,
         "trial": "7",
     }
-    assert env_json(env, "TF_CONFIG")["task"] == {"type": "worker", "index": 1, "trial": "7"}
+    assert env_json(env, "TF_CONFIG")["task"] == {"type": "worker", "index": 1}
     assert env["AIP_MODEL_DIR"] == "gs://b/hp/7/model/"
     assert env["AIP_CHECKPOINT_DIR"] == "gs://b/hp/7/checkpoints/"
     assert env["AIP_TENSORBOARD_LOG_DIR"] == "gs://b/hp/7/logs/"
@@ -352,8 +355,16 @@ def test_bucket_root_as_base_output_directory() -> None:
 
 def test_no_output_tensorboard_or_experiment_variables_unless_set() -> None:
     env = replica_env(single_replica_job(), Replica(0, 0))
-    assert not {k for k in env if k.startswith("AIP_")}
-    assert set(env) == {"CLUSTER_SPEC", "CLOUD_ML_PROJECT_ID", "CLOUD_ML_JOB_ID", "CLOUD_ML_REGION"}
+    assert {k for k in env if k.startswith("AIP_")} == {"AIP_USE_CUSTOM_CONTAINER"}
+    assert set(env) == {
+        "CLUSTER_SPEC",
+        "CLOUD_ML_PROJECT_ID",
+        "CLOUD_ML_JOB_ID",
+        "CLOUD_ML_REGION",
+        "CLOUD_ML_JOB",
+        "CLOUD_ML_JOB_SA",
+        "AIP_USE_CUSTOM_CONTAINER",
+    }
 
 
 def test_tensorboard_and_experiment_variables() -> None:

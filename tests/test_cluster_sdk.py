@@ -16,7 +16,8 @@ import sys
 from typing import Any
 
 import pytest
-from cluster_jobs import five_replica_job, single_replica_job
+from cluster_jobs import five_replica_job, pool, single_replica_job
+from cluster_jobs import job as job_of
 from google.cloud.aiplatform_v1 import CustomJob, CustomJobSpec
 from google.protobuf import json_format
 
@@ -42,6 +43,7 @@ BASE = "gs://sdk-check/out"
 TENSORBOARD = "projects/123456789012/locations/us-central1/tensorboards/77"
 JOB_NAME = "projects/123456789012/locations/us-central1/customJobs/5556667778889990001"
 HOST = re.compile(r"cmle-training-(workerpool[0-3])-([0-9a-f]{10})-(\d+):2222")
+CONTAINER_JOB = {"python_module": "", "package_uris": [], "job_args": []}
 
 
 def read_in_replica(env: dict[str, str]) -> dict[str, Any]:
@@ -89,7 +91,6 @@ def test_sdk_reads_every_replica_of_a_five_replica_job(
         "workerpool2-0",
         "workerpool3-0",
     ]
-    job = distributed_job()
     first = five_replicas_seen["workerpool0-0"]["cluster_spec"]["cluster"]
     hosts = [HOST.fullmatch(h) for members in first.values() for h in members]
     assert all(hosts)
@@ -122,12 +123,12 @@ def test_sdk_reads_every_replica_of_a_five_replica_job(
         cs, tf = seen["cluster_spec"], seen["tf_config"]
         assert cs["cluster"] == cluster
         assert cs["environment"] == "cloud"
-        assert cs["task"] == {"type": pool_type, "index": index, "trial": ""}
-        assert parsed_spec(cs["job"]) == job.job_spec
+        assert cs["task"] == {"type": pool_type, "index": index}
+        assert json.loads(cs["job"]) == CONTAINER_JOB
         assert tf["cluster"] == tf_cluster
         assert tf["task"] == {"type": role, "index": index}
         assert tf["environment"] == "cloud"
-        assert parsed_spec(tf["job"]) == job.job_spec
+        assert json.loads(tf["job"]) == CONTAINER_JOB
         assert seen["model_dir"] == f"{BASE}/model/"
         assert seen["checkpoint_dir"] == f"{BASE}/checkpoints/"
         assert seen["tensorboard_log_dir"] == f"{BASE}/logs/"
@@ -156,9 +157,9 @@ def test_sdk_reads_a_single_replica_job() -> None:
     (host,) = cs["cluster"]["workerpool0"]
     assert HOST.fullmatch(host)
     assert list(cs["cluster"]) == ["workerpool0"]
-    assert cs["task"] == {"type": "workerpool0", "index": 0, "trial": ""}
+    assert cs["task"] == {"type": "workerpool0", "index": 0}
     assert cs["environment"] == "cloud"
-    assert parsed_spec(cs["job"]) == job.job_spec
+    assert json.loads(cs["job"]) == CONTAINER_JOB
     assert seen["tf_config"] is None
     assert seen["model_dir"] == f"{BASE}/model/"
     assert seen["checkpoint_dir"] == f"{BASE}/checkpoints/"
@@ -175,7 +176,7 @@ def test_sdk_reads_a_tuning_trial_and_a_job_object() -> None:
     env = all_replica_envs(job, trial="3", options=options)["workerpool1-1"]
     seen = read_in_replica(env)
     assert seen["cluster_spec"]["task"] == {"type": "workerpool1", "index": 1, "trial": "3"}
-    assert seen["tf_config"]["task"] == {"type": "worker", "index": 1, "trial": "3"}
+    assert seen["tf_config"]["task"] == {"type": "worker", "index": 1}
     for parsed in (seen["cluster_spec"]["job"], seen["tf_config"]["job"]):
         spec = CustomJobSpec()
         json_format.ParseDict(parsed, CustomJobSpec.pb(spec))
@@ -183,3 +184,63 @@ def test_sdk_reads_a_tuning_trial_and_a_job_object() -> None:
     assert seen["model_dir"] == f"{BASE}/3/model/"
     assert seen["checkpoint_dir"] == f"{BASE}/3/checkpoints/"
     assert seen["tensorboard_log_dir"] == f"{BASE}/3/logs/"
+
+
+def reduction_server_package_job() -> CustomJob:
+    """A Python package chief, one container worker, two Reduction Server reducers."""
+    chief = {
+        "machineSpec": {"machineType": "n1-standard-4"},
+        "replicaCount": "1",
+        "pythonPackageSpec": {
+            "executorImageUri": "us-docker.pkg.dev/vertex-ai/training/pytorch-xla.2-1.py310:latest",
+            "packageUris": ["gs://sdk-check/trainer-0.1.tar.gz"],
+            "pythonModule": "trainer.task",
+            "args": ["--epochs=3", "--name=a<b&c"],
+        },
+    }
+    return job_of(
+        chief,
+        pool(1),
+        pool(2, image="us-docker.pkg.dev/vertex-ai-restricted/training/reductionserver:latest"),
+    )
+
+
+def test_sdk_reads_every_replica_of_a_package_job_with_reducers() -> None:
+    envs = all_replica_envs(reduction_server_package_job())
+    seen = {name: read_in_replica(env) for name, env in envs.items()}
+    assert list(seen) == ["workerpool0-0", "workerpool1-0", "workerpool2-0", "workerpool2-1"]
+    chief_job = {
+        "python_module": "trainer.task",
+        "package_uris": ["gs://sdk-check/trainer-0.1.tar.gz"],
+        "job_args": ["--epochs=3", "--name=a<b&c"],
+    }
+    jobs = {"workerpool0-0": chief_job}
+    roles = {
+        "workerpool0-0": ("chief", 0, "0"),
+        "workerpool1-0": ("worker", 0, "1"),
+        "workerpool2-0": ("ps", 0, None),
+        "workerpool2-1": ("ps", 1, None),
+    }
+    for name, replica in seen.items():
+        role, index, rank = roles[name]
+        cs, tf = replica["cluster_spec"], replica["tf_config"]
+        assert list(cs["cluster"]) == ["workerpool0", "workerpool1", "workerpool2"]
+        assert len(cs["cluster"]["workerpool2"]) == 2
+        assert cs["task"] == {"type": f"workerpool{name[10]}", "index": index}
+        assert json.loads(cs["job"]) == jobs.get(name, CONTAINER_JOB)
+        assert tf["cluster"]["ps"] == cs["cluster"]["workerpool2"]
+        assert tf["task"] == {"type": role, "index": index}
+        assert json.loads(tf["job"]) == json.loads(cs["job"])
+        torch = replica["torch"]
+        if rank is None:
+            assert set(torch.values()) == {None}
+        else:
+            assert (torch["WORLD_SIZE"], torch["RANK"]) == ("2", rank)
+
+
+def test_sdk_reads_the_spec_string_option() -> None:
+    job = five_replica_job(baseOutputDirectory={"outputUriPrefix": BASE})
+    options = ClusterOptions(cluster_spec_job_as="string")
+    seen = read_in_replica(all_replica_envs(job, options=options)["workerpool2-0"])
+    assert parsed_spec(seen["cluster_spec"]["job"]) == job.job_spec
+    assert parsed_spec(seen["tf_config"]["job"]) == job.job_spec

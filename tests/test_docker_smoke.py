@@ -65,11 +65,7 @@ def test_container_sees_the_cluster_spec_it_was_given(
     assert out == env["CLUSTER_SPEC"] + "\n"
     printed = json.loads(out)
     assert printed == cluster_spec(job, replica)
-    assert printed["task"] == {
-        "type": f"workerpool{replica.pool}",
-        "index": replica.index,
-        "trial": "",
-    }
+    assert printed["task"] == {"type": f"workerpool{replica.pool}", "index": replica.index}
     assert client.containers.list(all=True, filters={"label": "cjob-emu.test=docker-smoke"}) == []
 
 

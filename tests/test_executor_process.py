@@ -493,3 +493,26 @@ def test_cleanup_dead_kills_runs_of_dead_owners_only(tmp_path: Path) -> None:
         left.kill()
         left.wait()
         (records / f"{live_id}.json").unlink(missing_ok=True)
+
+
+def test_strict_fails_a_validation_warning_before_anything_runs(run, tmp_path: Path) -> None:
+    warned = job("strict-warned", [python("print('ran')", machine="g4-standard-48")])
+    with pytest.raises(InvalidJobError) as raised:
+        run(warned, strict=True, run_dir=tmp_path / "strict")
+    assert [(p.field, p.severity) for p in raised.value.report.errors] == [
+        ("job_spec.worker_pool_specs[0].machine_spec.machine_type", "error")
+    ]
+    assert not (tmp_path / "strict").exists()
+    relaxed = run(warned)
+    assert relaxed.state == SUCCEEDED
+    machine = "job_spec.worker_pool_specs[0].machine_spec.machine_type"
+    assert "warning" in {n.kind for n in relaxed.notices if n.field == machine}
+
+
+def test_strict_never_fails_a_run_for_what_is_not_emulated(run) -> None:
+    web = job("strict-web", [python("print('ran')")])
+    web.job_spec.enable_web_access = True
+    result = run(web, strict=True)
+    assert result.state == SUCCEEDED, result.job.error.message
+    kinds = {n.kind for n in result.notices if n.field == "job_spec.enable_web_access"}
+    assert kinds == {"unemulated"}

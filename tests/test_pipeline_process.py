@@ -82,6 +82,17 @@ def test_a_failing_task_stops_the_run_and_says_why(tmp_path: Path) -> None:
         run.raise_for_state()
 
 
+def test_strict_fails_a_custom_job_task_on_a_validation_warning(tmp_path: Path) -> None:
+    text = (PIPELINES / "train_eval.yaml").read_text()
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text.replace("machine_type: n1-standard-4", "machine_type: g4-standard-48"))
+    run = run_pipeline(path, backend="process", gcs_root=tmp_path / "gcs", echo=False, strict=True)
+    failed = run.failed_task
+    assert not run.succeeded and failed is not None and failed.name == "train"
+    assert failed.error.startswith("Vertex refuses the CustomJob the launcher creates:")
+    assert 'Machine type "g4-standard-48" is not a known' in failed.error
+
+
 def test_a_container_component_is_refused_on_the_process_backend(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="echo-text is a container component"):
         run_pipeline(

@@ -12,9 +12,9 @@ from typing import Any
 import pipeline_components
 import pytest
 import yaml
-from cjob_emu.convert.run_cli import parse_params
 from kfp import compiler
 
+from cjob_emu.cli.run_pipeline import parse_params
 from cjob_emu.errors import InputError
 from cjob_emu.launcher.contract import (
     LOCATION_PLACEHOLDER,

@@ -304,11 +304,37 @@ CASES = [
         "unknown size in a known family",
         machine("n1-standard-3"),
         (
-            "warning",
+            "error",
             f"{MS0}.machine_type",
-            'Machine type "n1-standard-3" is not a known Vertex AI training machine type.',
+            'Machine type "n1-standard-3" is not supported; did you mean n1-standard-32?',
         ),
         machine("n1-standard-96"),
+    ),
+    case(
+        "typo in a fully listed CPU family",
+        machine("n2-standrd-8"),
+        (
+            "error",
+            f"{MS0}.machine_type",
+            'Machine type "n2-standrd-8" is not supported; did you mean n2-standard-8?',
+        ),
+        machine("n2-standard-8"),
+    ),
+    case(
+        "unknown size in a fully listed family, nothing close",
+        machine("c3-ultramem-8"),
+        ("error", f"{MS0}.machine_type", 'Machine type "c3-ultramem-8" is not supported.'),
+        machine("c3-standard-176-lssd"),
+    ),
+    case(
+        "a family the tables do not list stays a warning",
+        machine("g4-standard-48"),
+        (
+            "warning",
+            f"{MS0}.machine_type",
+            'Machine type "g4-standard-48" is not a known Vertex AI training machine type.',
+        ),
+        machine("n2-custom-8-32768"),
     ),
     case(
         "accelerator type without count",
@@ -1011,6 +1037,16 @@ CASES = [
         {},
         ("error", "location", 'Unsupported region for Vertex AI: "moon-central1".'),
         location="moon-central1",
+    ),
+    case(
+        "a region close to a Vertex AI region is named",
+        {},
+        (
+            "error",
+            "location",
+            'Unsupported region for Vertex AI: "us-centrl1"; did you mean us-central1?',
+        ),
+        location="us-centrl1",
     ),
 ]
 

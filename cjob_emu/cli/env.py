@@ -36,9 +36,10 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--cluster-spec-job",
-        choices=["string", "object"],
-        default="string",
-        help="CLUSTER_SPEC.job as a JSON string (default, as seen on Vertex) or an object",
+        choices=["trainer", "string", "object"],
+        default="trainer",
+        help="CLUSTER_SPEC.job: the legacy trainer JSON string (default, as seen on Vertex), "
+        "or the CustomJobSpec as a JSON string or object (as the docs describe it)",
     )
     parser.set_defaults(handler=run)
 

@@ -11,6 +11,7 @@ from typing import Any
 from cjob_emu.cli.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from cjob_emu.cli.replica_options import add_replica_options, run_options
 from cjob_emu.cli.style import print_json
+from cjob_emu.cli.validate import STRICT_HELP
 from cjob_emu.errors import InputError
 
 
@@ -29,6 +30,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("file", metavar="JOB_OR_PIPELINE_FILE")
     _pipeline_options(parser)
     add_replica_options(parser)
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.add_argument(
         "--json",
         action="store_true",
@@ -107,6 +109,7 @@ def _run_custom_job(args: argparse.Namespace, document: dict[str, Any]) -> int:
         timeout=args.timeout,
         max_restarts=args.max_restarts,
         location=args.location,
+        strict=args.strict,
         on_event=console.on_event,
     )
     console.running = running

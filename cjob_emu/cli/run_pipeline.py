@@ -160,6 +160,7 @@ def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
             max_restarts=args.max_restarts,
             on_event=on_event,
             say=say,
+            strict=args.strict,
         )
     summary = {
         "run": run.name,

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from cjob_emu.validate import ValidationReport
 
 
+STRICT_HELP = (
+    "every validation warning is an error (what is not emulated locally is no warning "
+    "and never fails a run)"
+)
+
+
 def add_parser(commands: Any) -> None:
     """Add ``validate`` to the CLI's subcommands."""
     parser = commands.add_parser(
@@ -31,6 +37,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--vertex", action="store_true", help="also print the error text Vertex would answer"
     )
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.set_defaults(handler=run)
 
 
@@ -39,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     worst = EXIT_OK
     for path in args.files:
         try:
-            reports = reports_of(path, args.location)
+            reports = reports_of(path, args.location, strict=args.strict)
         except InputError as exc:
             worst = max(worst, EXIT_USAGE)
             if args.json:
@@ -53,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
     return worst
 
 
-def reports_of(path: str, location: str | None) -> dict[str | None, ValidationReport]:
+def reports_of(
+    path: str, location: str | None, *, strict: bool = False
+) -> dict[str | None, ValidationReport]:
     """One report for a CustomJob file, one per custom-job task for a compiled pipeline
-    (the file read once)."""
+    (the file read once); with ``strict``, every warning made an error."""
     # imported on use (here and in every command): they load the aiplatform types (~1 s),
     # which `cjob-emu --help` and a usage error should not wait for
     from cjob_emu.cli.inputs import read_input
@@ -64,10 +73,12 @@ def reports_of(path: str, location: str | None) -> dict[str | None, ValidationRe
 
     found = read_input(path)
     if found.pipeline is None:
-        return {None: validate(found.job or {}, location=location)}
+        return {None: validate(found.job or {}, location=location, strict=strict)}
 
     reports = validate_pipeline(found.pipeline, location=location)
-    by_task: dict[str | None, ValidationReport] = {task: rep for task, rep in reports.items()}
+    by_task: dict[str | None, ValidationReport] = {
+        task: rep.as_strict() if strict else rep for task, rep in reports.items()
+    }
     return by_task
 
 

@@ -144,6 +144,7 @@ def submit(
     timeout: float | None = None,
     max_restarts: int = DEFAULT_MAX_RESTARTS,
     location: str | None = None,
+    strict: bool = False,
     on_event: Callable[[Event], None] | None = None,
     host_env: Callable[[str], Mapping[str, str]] | None = None,
 ) -> RunningJob:
@@ -163,6 +164,8 @@ def submit(
         timeout: Seconds; replaces ``scheduling.timeout`` (default: the job's, else 7 days).
         max_restarts: Bound for ``restart_job_on_worker_restart``.
         location: Region the job is validated for.
+        strict: Every validation warning is an error (not-emulated notices are not
+            warnings and never fail a run).
         on_event: Called with every :class:`Event`, one at a time, from executor threads.
         host_env: Called once before any replica starts with the address at which this
             host is reachable from the replicas (docker: the run network's gateway;
@@ -175,7 +178,7 @@ def submit(
     from cjob_emu.validate import validate
 
     loaded = load_job(job)
-    report = validate(loaded, location=location)
+    report = validate(loaded, location=location, strict=strict)
     if not report.ok:
         raise InvalidJobError(report)
     if max_restarts < 0:

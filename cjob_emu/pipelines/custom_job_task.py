@@ -42,6 +42,7 @@ class CustomJobSettings:
     runs_dir: Path | None = None
     max_restarts: int = DEFAULT_MAX_RESTARTS
     on_event: Callable[[Event], None] | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def run_custom_job_task(
             max_restarts=settings.max_restarts,
             cluster_options=ClusterOptions(region=launch.location or None),
             location=launch.location or None,
+            strict=settings.strict,
             on_event=settings.on_event,
         )
     except InvalidJobError as exc:

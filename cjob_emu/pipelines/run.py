@@ -82,6 +82,7 @@ def run_pipeline(
     on_event: Callable[[Event], None] | None = None,
     say: Callable[[str], None] | None = None,
     echo: bool = True,
+    strict: bool = False,
 ) -> PipelineRun:
     """Run a compiled pipeline (a PipelineSpec YAML/JSON file, or its parsed mapping).
 
@@ -102,6 +103,7 @@ def run_pipeline(
         on_event: Called with every executor event of every CustomJob.
         say: Called with progress lines and warnings (default: nothing).
         echo: Show what kfp.local tasks print on stderr.
+        strict: A validation warning on a CustomJob fails its task, as an error does.
 
     Raises InputError (not a compiled pipeline, unknown or missing parameters, a
     feature the local runner does not run), EnvironmentProblem (no such backend),
@@ -147,6 +149,7 @@ def run_pipeline(
             runs_dir=None if runs_dir is None else Path(runs_dir) / name,
             max_restarts=max_restarts,
             on_event=on_event,
+            strict=strict,
         ),
         images=images,
         runner=None,

@@ -6,6 +6,10 @@ Sources:
 - https://cloud.google.com/compute/docs/gpus (GPU machine types; the N1
   vCPU and memory limits per GPU count)
 - https://cloud.google.com/vertex-ai/docs/training/training-with-tpu-vm
+- https://cloud.google.com/compute/docs/general-purpose-machines (the size tables
+  of C4D, C4A, C4, N4D, N4A, N4, C3D, C3, N2D, N2, E2, N1, Tau T2A and T2D)
+- https://cloud.google.com/compute/docs/compute-optimized-machines and the Vertex
+  inference compute page (C2, C2D); compute/docs/memory-optimized-machines (M1-M3)
 
 Accelerator names are members of ``aiplatform_v1.AcceleratorType``, never
 strings: a table entry naming an accelerator the installed types lack fails
@@ -15,6 +19,7 @@ at import instead of silently never matching.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +85,63 @@ N1_SHAPES: dict[str, tuple[frozenset[int], float]] = {
 #: Families that take no accelerator at all (Compute Engine attaches GPUs only
 #: to N1 and the accelerator-optimized A and G series).
 CPU_FAMILIES = frozenset(
-    {"e2", "n2", "n2d", "n4", "c2", "c2d", "c3", "c3d", "c4", "c4d", "m1", "m2", "m3", "t2d"}
+    {"e2", "n2", "n2d", "n4", "n4a", "n4d", "c2", "c2d", "c3", "c3d", "c4", "c4a", "c4d"}
+    | {"m1", "m2", "m3", "t2a", "t2d"}
 )
+
+
+def _sizes(family: str, kinds: Iterable[str], vcpus: Iterable[int], suffix: str = "") -> set[str]:
+    return {f"{family}-{kind}-{n}{suffix}" for kind in kinds for n in vcpus}
+
+
+_SHS = ("standard", "highcpu", "highmem")
+_SH = ("standard", "highmem")
+_N2 = (2, 4, 8, 16, 32, 48, 64, 80, 96)
+
+#: Every predefined machine type of the families whose tables list them all, from the
+#: Compute Engine machine-family pages. Custom machine types (``n2-custom-8-32768``)
+#: are not listed: they are judged by family only.
+MACHINE_TYPES: dict[str, frozenset[str]] = {
+    family: frozenset(names)
+    for family, names in {
+        "c4d": _sizes("c4d", _SHS, (2, 4, 8, 16, 32, 48, 64, 96, 192, 384))
+        | _sizes("c4d", _SH, (8, 16, 32, 48, 64, 96, 192, 384), "-lssd")
+        | _sizes("c4d", _SHS, (384,), "-metal"),
+        "c4a": _sizes("c4a", _SHS, (1, 2, 4, 8, 16, 32, 48, 64, 72))
+        | _sizes("c4a", _SH, (4, 8, 16, 32, 48, 64, 72), "-lssd")
+        | {"c4a-highmem-96-metal"},
+        "c4": _sizes("c4", _SHS, (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288))
+        | _sizes("c4", _SH, (4, 8, 16, 24, 32, 48, 96, 144, 192, 288), "-lssd")
+        | _sizes("c4", _SH, (288,), "-metal")
+        | _sizes("c4", _SH, (288,), "-lssd-metal"),
+        "n4d": _sizes("n4d", _SHS, (2, 4, 8, 16, 32, 48, 64, 80, 96)),
+        "n4a": _sizes("n4a", _SHS, (1, 2, 4, 8, 16, 32, 48, 64)),
+        "n4": _sizes("n4", _SHS, (2, 4, 8, 16, 32, 48, 64, 80)),
+        "c3d": _sizes("c3d", _SHS, (4, 8, 16, 30, 60, 90, 180, 360))
+        | _sizes("c3d", _SH, (8, 16, 30, 60, 90, 180, 360), "-lssd"),
+        "c3": _sizes("c3", _SHS, (4, 8, 22, 44, 88, 176))
+        | _sizes("c3", _SHS, (192,), "-metal")
+        | _sizes("c3", ("standard",), (4, 8, 22, 44, 88, 176), "-lssd"),
+        "n2d": _sizes("n2d", ("standard", "highcpu"), (*_N2, 128, 224))
+        | _sizes("n2d", ("highmem",), _N2),
+        "n2": _sizes("n2", _SH, (*_N2, 128)) | _sizes("n2", ("highcpu",), _N2),
+        "e2": _sizes("e2", ("standard", "highcpu"), (2, 4, 8, 16, 32))
+        | _sizes("e2", ("highmem",), (2, 4, 8, 16))
+        | {"e2-micro", "e2-small", "e2-medium"},
+        "t2a": _sizes("t2a", ("standard",), (1, 2, 4, 8, 16, 32, 48)),
+        "t2d": _sizes("t2d", ("standard",), (1, 2, 4, 8, 16, 32, 48, 60)),
+        "c2": _sizes("c2", ("standard",), (4, 8, 16, 30, 60)),
+        "c2d": _sizes("c2d", _SHS, (2, 4, 8, 16, 32, 56, 112)),
+        "m1": {"m1-megamem-96", "m1-ultramem-40", "m1-ultramem-80", "m1-ultramem-160"},
+        "m2": {"m2-megamem-416", "m2-hypermem-416", "m2-ultramem-208", "m2-ultramem-416"},
+        "m3": _sizes("m3", ("megamem",), (64, 128)) | _sizes("m3", ("ultramem",), (32, 64, 128)),
+        "n1": {f"n1-{kind}-{n}" for kind, (sizes, _) in N1_SHAPES.items() for n in sizes},
+        # The accelerator-optimized families whose every machine type FIXED_GPUS holds
+        # (a3 also has a3-edgegpu-8g, a4 and a4x may grow: judged by family only).
+        "a2": {name for name in FIXED_GPUS if name.startswith("a2-")},
+        "g2": {name for name in FIXED_GPUS if name.startswith("g2-")},
+    }.items()
+}
 
 #: TPU machine types and the accelerator enum values each takes. The v2/v3/v4
 #: generations run on "cloud-tpu"; later ones have their own machine types
@@ -118,11 +178,24 @@ def n1_shape(machine_type: str) -> tuple[int, float] | None:
     return (vcpus, vcpus * per_vcpu) if vcpus in sizes else None
 
 
+def is_custom(machine_type: str) -> bool:
+    """A custom machine type: ``custom-4-16384`` (N1) or ``<family>-custom-...``."""
+    return machine_type.startswith("custom-") or machine_type.split("-")[1:2] == ["custom"]
+
+
+def is_unlisted(machine_type: str) -> bool:
+    """Whether the machine type is missing from its family's complete list in
+    :data:`MACHINE_TYPES` (custom machine types never are)."""
+    listed = MACHINE_TYPES.get(family(machine_type))
+    return listed is not None and machine_type not in listed and not is_custom(machine_type)
+
+
 def is_known(machine_type: str) -> bool:
     """Whether the machine type is one this table knows (not merely its family)."""
     fam = family(machine_type)
     if fam in FIXED_GPU_FAMILIES:
         return machine_type in FIXED_GPUS
-    if fam == "n1":
-        return n1_shape(machine_type) is not None
+    listed = MACHINE_TYPES.get(fam)
+    if listed is not None and not is_custom(machine_type):
+        return machine_type in listed
     return fam in KNOWN_FAMILIES

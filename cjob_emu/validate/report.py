@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
@@ -28,6 +28,12 @@ class ValidationReport:
     def ok(self) -> bool:
         """True when Vertex would accept the job (warnings do not count)."""
         return not self.errors
+
+    def as_strict(self) -> ValidationReport:
+        """This report with every warning made an error (after the errors): what
+        ``strict`` means for ``validate``, ``submit`` and ``cjob-emu validate/run``."""
+        promoted = [replace(p, severity="error") for p in self.warnings]
+        return ValidationReport(errors=[*self.errors, *promoted], warnings=[])
 
     def vertex_message(self) -> str:
         """The errors as the text of Vertex's 400 answer; "" when there are none.

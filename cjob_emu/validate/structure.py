@@ -23,6 +23,7 @@ from typing import Any
 from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 
+from cjob_emu.validate.hints import closest, enum_fold, with_hint
 from cjob_emu.validate.schema import (
     FieldInfo,
     Kind,
@@ -145,8 +146,10 @@ class StructureCheck:
             return {}
         return self.message(data, schema, "")
 
-    def _invalid(self, path: str, info: FieldInfo, value: Any, reason: str) -> object:
-        self.errors.append((path, invalid_value(path, info, value, reason)))
+    def _invalid(
+        self, path: str, info: FieldInfo, value: Any, reason: str, hint: str | None = None
+    ) -> object:
+        self.errors.append((path, with_hint(invalid_value(path, info, value, reason), hint)))
         return _BAD
 
     def message(self, data: Mapping[Any, Any], schema: MessageSchema, path: str) -> dict[str, Any]:
@@ -302,7 +305,9 @@ class StructureCheck:
             number = raw
         if number is not None and number in info.enum_numbers:
             return number
-        return self._invalid(path, info, raw, f"expected one of {info.enum_choices}")
+        # A name close to one of the enum's (NVIDIA_TESLA_T5, nvidia-tesla-t4) is named.
+        hint = closest(raw, info.enum_names, fold=enum_fold) if isinstance(raw, str) else None
+        return self._invalid(path, info, raw, f"expected one of {info.enum_choices}", hint)
 
     def integer(self, raw: Any, info: FieldInfo, path: str) -> Any:
         number: int

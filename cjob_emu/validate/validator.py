@@ -22,21 +22,26 @@ _FULL_NAME = CUSTOM_JOB_PB.DESCRIPTOR.full_name
 
 
 def validate(
-    job: Mapping[str, Any] | CustomJob | Any, *, location: str | None = None
+    job: Mapping[str, Any] | CustomJob | Any,
+    *,
+    location: str | None = None,
+    strict: bool = False,
 ) -> ValidationReport:
     """Check a CustomJob as Vertex AI would at create time, plus warnings.
 
     ``job`` is a REST-style mapping (camelCase or snake_case keys, enums as
     names or numbers, int64 as strings or numbers), an ``aiplatform_v1.CustomJob``
     or its raw protobuf message. ``location`` (e.g. "us-central1"), when given,
-    is checked too and region-bound names are compared with it. Never raises:
+    is checked too and region-bound names are compared with it. ``strict``: every
+    warning is an error (:meth:`ValidationReport.as_strict`). Never raises:
     whatever ``job`` is, the answer is a report.
     """
     try:
-        return _validate(job, location)
+        report = _validate(job, location)
     except Exception as exc:  # a last resort; the tests hold every known shape to the rules
         problem = Problem("", f"The job could not be read ({type(exc).__name__}).", "error")
         return ValidationReport(errors=[problem])
+    return report.as_strict() if strict else report
 
 
 def _validate(job: Any, location: Any) -> ValidationReport:

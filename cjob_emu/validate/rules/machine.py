@@ -8,6 +8,7 @@ from google.cloud.aiplatform_v1.types.reservation_affinity import ReservationAff
 from cjob_emu.validate import machines
 from cjob_emu.validate.docstrings import deprecated_values
 from cjob_emu.validate.findings import Findings
+from cjob_emu.validate.hints import closest, with_hint
 from cjob_emu.validate.rules.context import POOLS, Context, Pool
 from cjob_emu.validate.rules.documented import REQUIRED
 from cjob_emu.validate.rules.names import RESERVATION
@@ -38,8 +39,11 @@ def machine_type(ctx: Context, out: Findings) -> None:
 
     Source: MachineSpec.machine_type docstring ("as part of WorkerPoolSpec this
     field is required"); reference section 4. A name that is not lower-case
-    words joined by dashes can be no machine type: an error. A well-formed name
-    this table lacks is a warning: the list of machine types grows.
+    words joined by dashes can be no machine type: an error. Inside a family whose
+    every machine type the Compute Engine tables list (machines.MACHINE_TYPES),
+    another name is no machine type either: an error, with the closest listed name
+    when one is near. A well-formed name of a family the tables do not list is a
+    warning: the list of machine types grows (g4-standard-48 came after them).
     https://cloud.google.com/vertex-ai/docs/training/configure-compute#machine-types
     """
     for pool in ctx.active:
@@ -49,6 +53,12 @@ def machine_type(ctx: Context, out: Findings) -> None:
             out.error(path, REQUIRED)
         elif not _well_formed(name):
             out.error(path, f'Machine type "{name[:100]}" is not supported.')
+        elif machines.is_unlisted(name):
+            listed = machines.MACHINE_TYPES[machines.family(name)]
+            out.error(
+                path,
+                with_hint(f'Machine type "{name[:100]}" is not supported.', closest(name, listed)),
+            )
         elif not machines.is_known(name):
             out.warning(
                 path, f'Machine type "{name}" is not a known Vertex AI training machine type.'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cjob_emu.validate.findings import Findings
+from cjob_emu.validate.hints import closest, with_hint
 from cjob_emu.validate.rules.context import POOLS, Context
 from cjob_emu.validate.rules.names import (
     CONTEXT,
@@ -23,10 +24,13 @@ def location(ctx: Context, out: Findings) -> None:
 
     Source: reference section 4 ("The SDK refuses a location that is not a real
     region"); google.cloud.aiplatform.utils.validate_region checks it against
-    constants.base.SUPPORTED_REGIONS (and the multi-region jurisdictions).
+    constants.base.SUPPORTED_REGIONS (and the multi-region jurisdictions). A region
+    close to the one given is named (a hint of ours; the SDK lists them all).
     """
-    if ctx.location is not None and ctx.location not in supported_regions():
-        out.error("location", f'Unsupported region for Vertex AI: "{ctx.location}".')
+    regions = supported_regions()
+    if ctx.location is not None and ctx.location not in regions:
+        message = f'Unsupported region for Vertex AI: "{ctx.location}".'
+        out.error("location", with_hint(message, closest(ctx.location, regions)))
 
 
 def pool_count(ctx: Context, out: Findings) -> None:

@@ -5,9 +5,12 @@ no randomness, so the same job and options always give the same environment.
 
 What a replica sees (in this order; a later entry wins over an earlier one):
 
-- ``CLUSTER_SPEC`` on every replica, single-replica jobs too.
+- ``CLUSTER_SPEC`` on every replica, single-replica jobs too; ``job`` in it is the
+  legacy trainer JSON (see :mod:`cjob_emu.cluster.vertex_job` and ``ClusterOptions``).
 - ``TF_CONFIG`` on every replica of a job with more than one replica in total.
-- ``CLOUD_ML_PROJECT_ID``, ``CLOUD_ML_JOB_ID``, ``CLOUD_ML_REGION``.
+- ``CLOUD_ML_PROJECT_ID``, ``CLOUD_ML_JOB_ID``, ``CLOUD_ML_REGION``, ``CLOUD_ML_JOB``
+  (the same text as CLUSTER_SPEC's ``job``), ``CLOUD_ML_JOB_SA``.
+- ``AIP_USE_CUSTOM_CONTAINER=true`` on container pools.
 - ``AIP_MODEL_DIR``, ``AIP_CHECKPOINT_DIR``, ``AIP_TENSORBOARD_LOG_DIR`` when
   ``job_spec.base_output_directory`` is set (under ``<trial>/`` in tuning).
 - ``AIP_TENSORBOARD_RESOURCE_NAME`` and ``AIP_TENSORBOARD_API_URI`` when
@@ -15,10 +18,14 @@ What a replica sees (in this order; a later entry wins over an earlier one):
   ``AIP_EXPERIMENT_RUN_NAME`` when ``job_spec.experiment`` / ``experiment_run`` are.
 - ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``RANK``: an emulator addition
   (Vertex's prebuilt PyTorch images set them; a custom container on Vertex does not
-  get them), on for multi-replica jobs, never on the evaluator pool, off with
+  get them), on for multi-replica jobs, never on the evaluator pool nor on Reduction
+  Server reducers (see :func:`cjob_emu.cluster.vertex_job.is_reduction_server_pool`), off with
   ``ClusterOptions(pytorch_env=False)``.
 - Last, the pool's own ``env`` list (``container_spec`` or ``python_package_spec``),
   with Kubernetes ``$(VAR)`` expansion (see :func:`expand_env_value`).
+
+CLUSTER_SPEC, TF_CONFIG and CLOUD_ML_JOB are compact JSON
+(:func:`cjob_emu.cluster.vertex_job.compact_json`), as observed on Vertex.
 
 Addresses are Vertex's ``cmle-training-workerpool{N}-{10 hex}-{i}:2222`` unless a
 backend passes its own ``address`` callable (the process backend maps every
@@ -29,7 +36,6 @@ replica to ``127.0.0.1:<free port>``); every variable that names a peer
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -38,6 +44,13 @@ from typing import Any, Literal
 from google.cloud.aiplatform_v1 import CustomJob, CustomJobSpec, EnvVar, WorkerPoolSpec
 from google.protobuf import json_format
 
+from cjob_emu.cluster.vertex_job import (
+    compact_json,
+    is_reduction_server_pool,
+    run_as_account,
+    trainer_job,
+    uses_custom_container,
+)
 from cjob_emu.errors import CjobEmuError, InputError
 
 VERTEX_PORT = 2222
@@ -129,11 +142,14 @@ class ClusterOptions:
         run_id: What the 10-hex hostname hash (and a derived job id) come from.
             Default: ``job.name``, else ``job.display_name``; so one job always gets
             the same hostnames, and two runs can be told apart by passing run ids.
-        cluster_spec_job_as: How the ``job`` key of CLUSTER_SPEC and TF_CONFIG holds
-            the CustomJobSpec. ``"string"`` (default): a JSON string, as seen in the
-            wild; ``"object"``: a JSON object, as the Vertex docs describe it. Either
-            way it is the REST JSON of the spec (camelCase keys, enum names, int64 as
-            strings), as ``json_format.MessageToDict`` writes it.
+        cluster_spec_job_as: What the ``job`` key of CLUSTER_SPEC and TF_CONFIG (and
+            CLOUD_ML_JOB) holds. ``"trainer"`` (default): the legacy trainer JSON as a
+            string, ``{"python_module":...,"package_uris":[...],"job_args":[...]}`` of
+            the replica's pool, as observed on Vertex (see
+            :func:`cjob_emu.cluster.vertex_job.trainer_job`). ``"string"``: the CustomJobSpec's
+            REST JSON (camelCase keys, enum names, int64 as strings, as
+            ``json_format.MessageToDict`` writes it) as a string; ``"object"``: the same
+            as a JSON object, as the Vertex docs describe it.
         pytorch_env: Set MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK on
             multi-replica jobs (an emulator addition; see the module docstring).
         tensorboard_api_uri: AIP_TENSORBOARD_API_URI when the job names a tensorboard.
@@ -143,7 +159,7 @@ class ClusterOptions:
     job_id: str | None = None
     region: str | None = None
     run_id: str | None = None
-    cluster_spec_job_as: Literal["string", "object"] = "string"
+    cluster_spec_job_as: Literal["trainer", "string", "object"] = "trainer"
     pytorch_env: bool = True
     tensorboard_api_uri: str = DEFAULT_TENSORBOARD_API_URI
 
@@ -154,9 +170,9 @@ class ClusterOptions:
                 raise InputError(f"ClusterOptions.{field} must be digits, got {value!r}")
         if self.region is not None and not self.region:
             raise InputError("ClusterOptions.region must not be empty")
-        if self.cluster_spec_job_as not in ("string", "object"):
+        if self.cluster_spec_job_as not in ("trainer", "string", "object"):
             raise InputError(
-                "ClusterOptions.cluster_spec_job_as must be 'string' or 'object', "
+                "ClusterOptions.cluster_spec_job_as must be 'trainer', 'string' or 'object', "
                 f"got {self.cluster_spec_job_as!r}"
             )
 
@@ -195,6 +211,16 @@ def replica_by_name(job: CustomJob, name: str) -> Replica:
     return wanted
 
 
+def project_number(job: CustomJob, options: ClusterOptions | None = None) -> str:
+    """CLOUD_ML_PROJECT_ID: ``options.project_number``, else the project part of
+    ``job.name`` when it is a number (Vertex answers with the number there), else
+    :data:`DEFAULT_PROJECT_NUMBER`. The one place the project number comes from."""
+    opts = options or ClusterOptions()
+    parsed = _JOB_NAME.fullmatch(job.name)
+    project = parsed["project"] if parsed else ""
+    return opts.project_number or (project if project.isdigit() else DEFAULT_PROJECT_NUMBER)
+
+
 def hostname_hash(job: CustomJob, options: ClusterOptions | None = None) -> str:
     """The 10 hex digits in this job's Vertex hostnames (see ``ClusterOptions.run_id``)."""
     return _digest(_seed(job, options or ClusterOptions()))[:10]
@@ -227,11 +253,15 @@ def cluster_spec(
     cluster: dict[str, list[str]] = {}
     for member in members:
         cluster.setdefault(member.pool_name, []).append(_checked_address(addr, member))
+    task: dict[str, Any] = {"type": replica.pool_name, "index": replica.index}
+    if trial:
+        # Observed: no "trial" key outside hyperparameter tuning.
+        task["trial"] = trial
     return {
         "cluster": cluster,
         "environment": "cloud",
-        "task": {"type": replica.pool_name, "index": replica.index, "trial": trial or ""},
-        "job": _job_value(job, opts),
+        "task": task,
+        "job": _job_value(job, replica, opts),
     }
 
 
@@ -246,7 +276,12 @@ def tf_config(
     """The TF_CONFIG mapping ``replica`` sees, or None for a single-replica job.
 
     Pools 0-2 are ``chief``, ``worker`` and ``ps`` in ``cluster``; the evaluator pool
-    never appears there, its replicas only get ``task.type == "evaluator"``.
+    never appears there, its replicas only get ``task.type == "evaluator"``. Keys in
+    CLUSTER_SPEC's order (cluster, environment, task, job): a guess, as is ``job``
+    holding the same value as CLUSTER_SPEC's (the only ``job`` observed on Vertex).
+    ``task`` has no ``trial``, even in tuning (observed: "This doesn't exist in Vertex
+    AI", a published trainer). Reduction Server reducers are pool 2, so ``ps`` here: a
+    guess (the docs give pool 2 both roles and say nothing else of TF_CONFIG).
     """
     opts = options or ClusterOptions()
     _check_trial(trial)
@@ -258,10 +293,12 @@ def tf_config(
     for member in members:
         if member.role != "evaluator":
             cluster.setdefault(member.role, []).append(_checked_address(addr, member))
-    task: dict[str, Any] = {"type": replica.role, "index": replica.index}
-    if trial:
-        task["trial"] = trial
-    return {"cluster": cluster, "task": task, "environment": "cloud", "job": _job_value(job, opts)}
+    return {
+        "cluster": cluster,
+        "environment": "cloud",
+        "task": {"type": replica.role, "index": replica.index},
+        "job": _job_value(job, replica, opts),
+    }
 
 
 def replica_env(
@@ -275,7 +312,7 @@ def replica_env(
     """Every environment variable Vertex (and the emulator) sets for ``replica``.
 
     ``trial`` is a hyperparameter-tuning trial id (Vertex numbers them from "1"):
-    it goes into the cluster tasks and the AIP_* directories. ``address`` replaces
+    it goes into CLUSTER_SPEC's task and the AIP_* directories. ``address`` replaces
     the Vertex hostnames for backends whose replicas live elsewhere. Raises
     :class:`InputError` when ``replica`` is not in the job, the job has no primary
     replica, or ``trial`` is empty or holds a ``/``.
@@ -284,18 +321,17 @@ def replica_env(
     _check_trial(trial)
     members = _require_member(job, replica)
     addr = address or vertex_address(job, opts)
-    env: dict[str, str] = {
-        "CLUSTER_SPEC": json.dumps(
-            cluster_spec(job, replica, trial=trial, options=opts, address=addr)
-        ),
-    }
+    spec = cluster_spec(job, replica, trial=trial, options=opts, address=addr)
+    env: dict[str, str] = {"CLUSTER_SPEC": compact_json(spec)}
     tf = tf_config(job, replica, trial=trial, options=opts, address=addr)
     if tf is not None:
-        env["TF_CONFIG"] = json.dumps(tf)
-    env.update(_cloud_ml_env(job, opts))
+        env["TF_CONFIG"] = compact_json(tf)
+    env.update(_cloud_ml_env(job, spec["job"], opts))
+    if uses_custom_container(job.job_spec.worker_pool_specs[replica.pool]):
+        env["AIP_USE_CUSTOM_CONTAINER"] = "true"
     env.update(_aip_env(job.job_spec, trial, opts))
     if opts.pytorch_env and len(members) > 1:
-        env.update(_pytorch_env(members, replica, addr))
+        env.update(_pytorch_env(job, members, replica, addr))
     return apply_container_env(env, pool_env(job, replica.pool))
 
 
@@ -399,24 +435,28 @@ def _digest(seed: str) -> str:
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()
 
 
-def _job_value(job: CustomJob, options: ClusterOptions) -> str | dict[str, Any]:
+def _job_value(job: CustomJob, replica: Replica, options: ClusterOptions) -> str | dict[str, Any]:
+    if options.cluster_spec_job_as == "trainer":
+        return compact_json(trainer_job(job.job_spec.worker_pool_specs[replica.pool]))
     spec = json_format.MessageToDict(CustomJobSpec.pb(job.job_spec))
-    if options.cluster_spec_job_as == "object":
-        return spec
-    return json.dumps(spec, separators=(",", ":"))
+    return spec if options.cluster_spec_job_as == "object" else compact_json(spec)
 
 
-def _cloud_ml_env(job: CustomJob, options: ClusterOptions) -> dict[str, str]:
+def _cloud_ml_env(
+    job: CustomJob, job_value: str | dict[str, Any], options: ClusterOptions
+) -> dict[str, str]:
+    number = project_number(job, options)
     parsed = _JOB_NAME.fullmatch(job.name)
-    project = parsed["project"] if parsed else ""
     numeric_id = parsed["id"] if parsed and parsed["id"].isdigit() else None
     # Vertex ids are 19-digit numbers; a made-up one keeps int(CLOUD_ML_JOB_ID) working.
     derived_id = str(10**18 + int(_digest(_seed(job, options)), 16) % (9 * 10**18))
     return {
-        "CLOUD_ML_PROJECT_ID": options.project_number
-        or (project if project.isdigit() else DEFAULT_PROJECT_NUMBER),
+        "CLOUD_ML_PROJECT_ID": number,
         "CLOUD_ML_JOB_ID": options.job_id or numeric_id or derived_id,
         "CLOUD_ML_REGION": options.region or (parsed["location"] if parsed else DEFAULT_REGION),
+        # Observed: the same text as CLUSTER_SPEC's job.
+        "CLOUD_ML_JOB": job_value if isinstance(job_value, str) else compact_json(job_value),
+        "CLOUD_ML_JOB_SA": run_as_account(job.job_spec.service_account, number),
     }
 
 
@@ -441,10 +481,14 @@ def _aip_env(spec: CustomJobSpec, trial: str | None, options: ClusterOptions) ->
     return env
 
 
-def _pytorch_env(members: list[Replica], replica: Replica, address: Address) -> dict[str, str]:
-    if replica.role == "evaluator":
+def _pytorch_env(
+    job: CustomJob, members: list[Replica], replica: Replica, address: Address
+) -> dict[str, str]:
+    ranked = [
+        m for m in members if m.role != "evaluator" and not is_reduction_server_pool(job, m.pool)
+    ]
+    if replica not in ranked:
         return {}
-    ranked = [m for m in members if m.role != "evaluator"]
     host, port = _split_address(address(Replica(0, 0)), Replica(0, 0))
     return {
         "MASTER_ADDR": host,
