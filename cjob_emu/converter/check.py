@@ -63,12 +63,43 @@ def check_payload(
     that break the payload's JSON, empty pools that shift later pools' roles, and
     everything :func:`cjob_emu.validate.validate` finds in the resulting job.
     """
-    errors: list[Problem] = []
+    values_in = _Substitution(values)
+    errors = list(_executor_input_problems(values))
     warnings: list[Problem] = []
-    runtime: dict[str, RuntimeValue] = {}
+    text = substitute_parameters(payload, values_in.lookup)
+    errors.extend(values_in.errors)
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors.append(Problem("payload", f"not valid JSON once values are in: {exc}", "error"))
+        return ValidationReport(errors=errors, warnings=warnings)
+    if not isinstance(parsed, dict):
+        errors.append(Problem("payload", "is not a JSON object", "error"))
+        return ValidationReport(errors=errors, warnings=warnings)
+    pools = parsed.get("job_spec", {}).get("worker_pool_specs")
+    if isinstance(pools, list):
+        errors.extend(_argument_problems(pools, values_in.known))
+        errors.extend(_shifted_pool_problems(pools))
+        warnings.extend(_literal_structures(pools))
+    job = launcher_job(parsed)
+    unchecked = _leave_unchecked(job, values_in.runtime, warnings if note_runtime else [])
+    report = validate(job, location=location)
+    errors.extend(p for p in report.errors if not _under_any(p.field, unchecked))
+    warnings.extend(report.warnings)
+    return ValidationReport(errors=errors, warnings=warnings)
 
-    def known(name: str) -> Any:
-        value = values.get(name, RuntimeValue("no value given"))
+
+class _Substitution:
+    """The payload's placeholders as the backend fills them in from ``values``: what is
+    known, what waits for run time (``runtime``), and values that break the JSON."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+        self.errors: list[Problem] = []
+        self.runtime: dict[str, RuntimeValue] = {}
+
+    def known(self, name: str) -> Any:
+        value = self.values.get(name, RuntimeValue("no value given"))
         if name == "persistent_resource_id" and value == PERSISTENT_RESOURCE_ID_PLACEHOLDER:
             # Empty unless the pipeline job runs on a persistent resource.
             return ""
@@ -76,19 +107,19 @@ def check_payload(
             return RuntimeValue(f"placeholder {value}")
         return value
 
-    def lookup(name: str) -> str | None:
-        value = known(name)
+    def lookup(self, name: str) -> str | None:
+        value = self.known(name)
         job_input = JOB_INPUTS_BY_NAME.get(name)
         quoted = job_input is None or job_input.quoted
         if isinstance(value, RuntimeValue):
-            runtime[name] = value
+            self.runtime[name] = value
             return None if quoted else "null"
         if value is None and quoted:
             return ""
         text = parameter_text(value)
         if quoted and needs_json_escape(text):
             field = job_input.field if job_input and job_input.field else name
-            errors.append(
+            self.errors.append(
                 Problem(
                     field,
                     f"{name} is {text!r}: GCPC's launcher payload puts it between quotes "
@@ -100,33 +131,23 @@ def check_payload(
             return json.dumps(text, ensure_ascii=False)[1:-1]
         return text
 
-    errors.extend(_executor_input_problems(values))
-    text = substitute_parameters(payload, lookup)
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        errors.append(Problem("payload", f"not valid JSON once values are in: {exc}", "error"))
-        return ValidationReport(errors=errors, warnings=warnings)
-    if not isinstance(parsed, dict):
-        errors.append(Problem("payload", "is not a JSON object", "error"))
-        return ValidationReport(errors=errors, warnings=warnings)
 
-    pools = parsed.get("job_spec", {}).get("worker_pool_specs")
-    if isinstance(pools, list):
-        errors.extend(_argument_problems(pools, known))
-        warnings.extend(_literal_structures(pools))
-        for old, new in shifted_roles(pools):
-            errors.append(
-                Problem(
-                    f"job_spec.worker_pool_specs[{old}]",
-                    f"an empty pool before it is removed by GCPC's launcher, so pool {old} "
-                    f"runs as pool {new} on Vertex (another role); give the empty pool "
-                    "replicas or leave out the pools after it",
-                    "error",
-                )
-            )
+def _shifted_pool_problems(pools: list[Any]) -> Iterator[Problem]:
+    for old, new in shifted_roles(pools):
+        yield Problem(
+            f"job_spec.worker_pool_specs[{old}]",
+            f"an empty pool before it is removed by GCPC's launcher, so pool {old} "
+            f"runs as pool {new} on Vertex (another role); give the empty pool "
+            "replicas or leave out the pools after it",
+            "error",
+        )
 
-    job = launcher_job(parsed)
+
+def _leave_unchecked(
+    job: dict[str, Any], runtime: Mapping[str, RuntimeValue], warnings: list[Problem]
+) -> list[str]:
+    """The fields set only at run time, taken out of ``job`` (the display name stays, the
+    job needs one), each noted in ``warnings``; their paths."""
     unchecked = []
     for name, value in runtime.items():
         job_input = JOB_INPUTS_BY_NAME.get(name)
@@ -135,13 +156,9 @@ def check_payload(
         unchecked.append(job_input.field)
         if name != "display_name":
             _delete(job, job_input.field)
-        if note_runtime:
-            message = f"set at run time ({value.source}); not checked"
-            warnings.append(Problem(job_input.field, message, "warning"))
-    report = validate(job, location=location)
-    errors.extend(p for p in report.errors if not _under_any(p.field, unchecked))
-    warnings.extend(report.warnings)
-    return ValidationReport(errors=errors, warnings=warnings)
+        message = f"set at run time ({value.source}); not checked"
+        warnings.append(Problem(job_input.field, message, "warning"))
+    return unchecked
 
 
 def _argument_problems(pools: list[Any], known: Any) -> Iterator[Problem]:

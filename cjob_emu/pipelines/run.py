@@ -118,10 +118,7 @@ def run_pipeline(
     chosen = get_backend(backend)
     run_id = new_run_id()
     name = f"{spec['pipelineInfo']['name']}-{run_id}"
-    root_uri = pipeline_root or _default_root(spec)
-    if not root_uri.startswith("gs://"):
-        raise InputError(f"pipeline_root {root_uri!r} must be a gs:// URI")
-    gcs.local_path(root_uri)  # refuses a root that leaves the gs:// root
+    root_uri = _root_uri(pipeline_root or _default_root(spec), gcs)
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
     run = RunContext(
@@ -129,19 +126,7 @@ def run_pipeline(
         name=name,
         gcs=gcs,
         pipeline_root=root_uri,
-        pipeline_values={
-            PROJECT_PLACEHOLDER: project,
-            LOCATION_PLACEHOLDER: location,
-            PERSISTENT_RESOURCE_ID_PLACEHOLDER: "",
-            "{{$.pipeline_job_name}}": name,
-            "{{$.pipeline_job_resource_name}}": (
-                f"projects/{project}/locations/{location}/pipelineJobs/{name}"
-            ),
-            "{{$.pipeline_job_uuid}}": str(uuid.uuid4()),
-            "{{$.pipeline_root}}": root_uri,
-            "{{$.pipeline_job_create_time_utc}}": _now(),
-            "{{$.pipeline_job_schedule_time_utc}}": _now(),
-        },
+        pipeline_values=_pipeline_values(name, root_uri, project, location),
         settings=CustomJobSettings(
             backend=chosen,
             image_map=images,
@@ -157,16 +142,25 @@ def run_pipeline(
         say=say or (lambda _: None),
     )
     if chosen.name == "process":
-        run.ignored.append(
-            "process backend: task images are ignored; ordinary tasks run in this Python "
-            "(kfp.local's SubprocessRunner without a virtual environment)"
-        )
-        run.ignored.extend(foreign_kfp(spec))
+        run.ignored.extend(_process_notices(spec))
     labels = owner_labels(run_id)
     with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
         run.runner = runner
         check_tasks(run)
         root = run_dag(run, spec["root"], root_inputs, "")
+    return _finish(run, root)
+
+
+def _process_notices(spec: Mapping[str, Any]) -> list[str]:
+    return [
+        "process backend: task images are ignored; ordinary tasks run in this Python "
+        "(kfp.local's SubprocessRunner without a virtual environment)",
+        *foreign_kfp(spec),
+    ]
+
+
+def _finish(run: RunContext, root: TaskResult) -> PipelineRun:
+    """The run's end: SUCCEEDED only when no task failed or did not run."""
     # belt and braces: whatever the walk said, a task that did not run fails the run
     ok = root.succeeded and all(t.state != "NOT_RUN" for t in run.tasks.values())
     if run.cached:
@@ -175,15 +169,39 @@ def run_pipeline(
             "task's outputs; the local runner always runs every task"
         )
     return PipelineRun(
-        name=name,
+        name=run.name,
         succeeded=ok,
-        outputs={k: _public(v, gcs) for k, v in root.outputs.items()} if ok else {},
+        outputs={k: _public(v, run.gcs) for k, v in root.outputs.items()} if ok else {},
         tasks=dict(run.tasks),
         ignored=tuple(dict.fromkeys(run.ignored)),
         warnings=tuple(run.warnings),
-        pipeline_root=root_uri,
-        gcs_root=gcs.path,
+        pipeline_root=run.pipeline_root,
+        gcs_root=run.gcs.path,
     )
+
+
+def _root_uri(uri: str, gcs: GcsRoot) -> str:
+    if not uri.startswith("gs://"):
+        raise InputError(f"pipeline_root {uri!r} must be a gs:// URI")
+    gcs.local_path(uri)  # refuses a root that leaves the gs:// root
+    return uri
+
+
+def _pipeline_values(name: str, root_uri: str, project: str, location: str) -> dict[str, str]:
+    """The pipeline-level placeholders the Pipelines backend fills in for every task."""
+    return {
+        PROJECT_PLACEHOLDER: project,
+        LOCATION_PLACEHOLDER: location,
+        PERSISTENT_RESOURCE_ID_PLACEHOLDER: "",
+        "{{$.pipeline_job_name}}": name,
+        "{{$.pipeline_job_resource_name}}": (
+            f"projects/{project}/locations/{location}/pipelineJobs/{name}"
+        ),
+        "{{$.pipeline_job_uuid}}": str(uuid.uuid4()),
+        "{{$.pipeline_root}}": root_uri,
+        "{{$.pipeline_job_create_time_utc}}": _now(),
+        "{{$.pipeline_job_schedule_time_utc}}": _now(),
+    }
 
 
 def _default_root(spec: Mapping[str, Any]) -> str:
