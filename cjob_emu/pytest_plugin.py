@@ -23,6 +23,10 @@ other's resources.
 It declares the ``docker`` marker and enforces its policy: a ``docker`` test
 is skipped with a reason when no Docker engine answers, and fails instead
 when ``CI=true``, so a CI run can never pass by skipping them.
+
+The executor and the fake API are imported inside the fixtures that use them: the
+plugin loads in every pytest session of every project that installs cjob-emu, and
+those imports (the aiplatform types, the docker SDK) cost about a second.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ from google.cloud.aiplatform_v1 import CustomJob
 from google.protobuf import descriptor, json_format
 
 from cjob_emu.errors import InputError, InvalidJobError
+from cjob_emu.validate import validate
+from cjob_emu.validate.schema import schema_of
+from cjob_emu.validate.structure import StructureCheck
 
 JobSource = Union[str, "os.PathLike[str]", Mapping[str, Any], CustomJob]
 """Anything :func:`load_job` accepts."""
@@ -87,8 +90,6 @@ def job_from_mapping(data: Mapping[str, Any]) -> CustomJob:
     rules of a well-formed job are not checked here: see
     :func:`cjob_emu.validate.validate`.
     """
-    from cjob_emu.validate import validate
-
     if schema_errors(data):
         raise InvalidJobError(validate(data))
     pb = CustomJob.pb()()
@@ -105,9 +106,6 @@ def schema_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     The validator's structural pass: stricter than ``json_format.ParseDict``, which lets
     through what Vertex refuses (``""`` or ``[]`` for an object or a map).
     """
-    from cjob_emu.validate.schema import schema_of
-    from cjob_emu.validate.structure import StructureCheck
-
     check = StructureCheck()
     check.root(data, schema_of(CustomJob.pb().DESCRIPTOR))
     return check.errors
