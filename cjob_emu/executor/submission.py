@@ -1,30 +1,8 @@
-"""Run a CustomJob on this machine the way Vertex runs it.
+"""Submitting a job: the backend chosen by name, the job validated, its run started.
 
-    from cjob_emu.executor import run_job, submit
-
-    result = run_job("job.yaml", backend="process", gcs_root="out/gcs")
-    result.state, result.exit_codes, result.log_paths(), result.job.error
-
-    running = submit(job, on_event=print)   # returns at once; the run goes on
-    running.state; running.cancel(); running.wait(timeout=60)
-
-Backends (``backend=``):
-
-- ``"docker"``: every replica a container on a network of its own, reachable by its
-  Vertex hostname; the gs:// root mounted at ``/gcs``.
-- ``"process"``: every replica a host process; images ignored, addresses on
-  127.0.0.1, ``/gcs`` paths rewritten to the root (see :mod:`.process`).
-- ``"auto"`` (default): docker where an engine answers, else process.
-- a :class:`Backend` instance of your own.
-
-Where things go: the gs:// root defaults to ``./.cjob-emu/gcs`` (:mod:`.gcs`); each
-run gets a directory, by default ``./.cjob-emu/runs/<run id>``, holding
-``logs/<replica>.log`` and ``job.json`` (the job as it stands, rewritten at every
-state change, so a run whose process died shows the state it reached, until
-:func:`cleanup` or the next run marks it FAILED).
-
-Several jobs into one root, all ended in one call (what the ``local_executor`` pytest
-fixture is): :class:`LocalExecutor`.
+:func:`submit` returns a :class:`~cjob_emu.executor.job.RunningJob` at once;
+:func:`run_job` waits for its end; :func:`cleanup` removes what runs of dead processes
+left behind. The package docstring (:mod:`cjob_emu.executor`) shows them in use.
 """
 
 from __future__ import annotations
@@ -35,70 +13,22 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.cloud.aiplatform_v1 import CustomJob, WorkerPoolSpec
 
-from cjob_emu import _lazy, cluster
+from cjob_emu import cluster
 from cjob_emu.cluster import ClusterOptions
 from cjob_emu.errors import EnvironmentProblem, InputError, InvalidJobError
 from cjob_emu.executor.backend import Backend, RunOptions, RunSpec, owner_labels
-from cjob_emu.executor.events import (
-    Event,
-    LogLine,
-    Notice,
-    ReplicaExited,
-    ReplicaStarted,
-    Restarting,
-    StateChanged,
-)
+from cjob_emu.executor.events import Event, Notice
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
-from cjob_emu.executor.job import (
-    DEFAULT_MAX_RESTARTS,
-    JobResult,
-    ReplicaResult,
-    ReplicaStatus,
-    RunningJob,
-)
+from cjob_emu.executor.job import DEFAULT_MAX_RESTARTS, JobResult, RunningJob
+from cjob_emu.executor.process import ProcessBackend
 from cjob_emu.executor.unemulated import unemulated_fields
 from cjob_emu.spec import JobSource, load_job
-
-if TYPE_CHECKING:
-    from cjob_emu.executor.local import LocalExecutor
-
-__all__ = [
-    "DEFAULT_MAX_RESTARTS",
-    "DEFAULT_WORK_DIR",
-    "Backend",
-    "Event",
-    "GcsRoot",
-    "ImageMap",
-    "JobResult",
-    "LocalExecutor",
-    "LogLine",
-    "Notice",
-    "ReplicaExited",
-    "ReplicaResult",
-    "ReplicaStarted",
-    "ReplicaStatus",
-    "Restarting",
-    "RunOptions",
-    "RunningJob",
-    "StateChanged",
-    "cleanup",
-    "get_backend",
-    "run_job",
-    "submit",
-]
-
-# LocalExecutor's module imports this one: it is loaded on first use.
-_WHERE = {"LocalExecutor": "cjob_emu.executor.local"}
-
-
-def __getattr__(name: str) -> Any:
-    return _lazy.load(__name__, globals(), _WHERE, name)
-
+from cjob_emu.validate import validate
 
 DEFAULT_WORK_DIR = Path(".cjob-emu")
 """Parent of the default gs:// root (``gcs/``) and run directories (``runs/``)."""
@@ -127,8 +57,6 @@ def get_backend(backend: str | Backend = "auto") -> Backend:
                 "the docker backend needs a Docker engine and none answers "
                 "(is dockerd running and DOCKER_HOST right?); or use --backend process"
             )
-    from cjob_emu.executor.process import ProcessBackend
-
     return ProcessBackend()
 
 
@@ -172,8 +100,6 @@ def submit(
     Raises InputError (unreadable job), InvalidJobError (the validation report, before
     anything runs), EnvironmentProblem (no such backend here).
     """
-    from cjob_emu.validate import validate
-
     loaded = load_job(job)
     report = validate(loaded, location=location)
     if not report.ok:
@@ -258,6 +184,8 @@ def new_run_id() -> str:
 
 
 def _docker_backend_class() -> type[Backend] | None:
+    # Imported here: the docker SDK (and requests) load only when docker is asked for,
+    # and a Python without the SDK still runs the process backend.
     try:
         from cjob_emu.executor.docker import DockerBackend
     except ImportError:
