@@ -39,14 +39,9 @@ from cjob_emu.executor.events import (
 )
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
-from cjob_emu.executor.job import (
-    DEFAULT_MAX_RESTARTS,
-    JobResult,
-    ReplicaResult,
-    ReplicaStatus,
-    RunningJob,
-)
+from cjob_emu.executor.job import DEFAULT_MAX_RESTARTS, RunningJob
 from cjob_emu.executor.local import LocalExecutor
+from cjob_emu.executor.results import JobResult, ReplicaResult, ReplicaStatus
 from cjob_emu.executor.submission import (
     DEFAULT_WORK_DIR,
     ImageMapLike,

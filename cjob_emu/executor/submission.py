@@ -24,8 +24,9 @@ from cjob_emu.executor.backend import Backend, RunOptions, RunSpec, owner_labels
 from cjob_emu.executor.events import Event, Notice
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
-from cjob_emu.executor.job import DEFAULT_MAX_RESTARTS, JobResult, RunningJob
+from cjob_emu.executor.job import DEFAULT_MAX_RESTARTS, RunningJob
 from cjob_emu.executor.process import ProcessBackend
+from cjob_emu.executor.results import JobResult
 from cjob_emu.executor.unemulated import unemulated_fields
 from cjob_emu.spec import JobSource, load_job
 from cjob_emu.validate import validate
