@@ -38,7 +38,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.types import DeviceRequest, LogConfig
-from google.cloud.aiplatform_v1 import AcceleratorType, WorkerPoolSpec
+from google.cloud.aiplatform_v1 import AcceleratorType
 
 from cjob_emu.cluster import VERTEX_PORT, ClusterOptions, Replica, vertex_hostname
 from cjob_emu.errors import CjobEmuError, EnvironmentProblem
@@ -61,6 +61,7 @@ from cjob_emu.executor.docker_resources import (
     run_selector,
 )
 from cjob_emu.executor.gcs import MOUNT_POINT
+from cjob_emu.executor.plan import image_uris
 
 PACKAGE_MOUNT = "/cjob-emu/packages"
 """Where Python packages from outside the gs:// root appear in a replica (read-only)."""
@@ -519,19 +520,7 @@ def _resource_name(run_id: str) -> str:
 
 def _run_images(run: RunSpec) -> dict[str, str]:
     """Job image URI -> image to run, for every pool with replicas."""
-    images: dict[str, str] = {}
-    for pool in run.job.job_spec.worker_pool_specs:
-        if pool.replica_count <= 0:
-            continue
-        task = WorkerPoolSpec.pb(pool).WhichOneof("task")
-        if task == "container_spec":
-            uri = pool.container_spec.image_uri
-        elif task == "python_package_spec":
-            uri = pool.python_package_spec.executor_image_uri
-        else:
-            continue
-        images[uri] = run.images.get(uri, uri)
-    return images
+    return {uri: run.images.get(uri, uri) for uri in image_uris(run.job)}
 
 
 def _is_tpu(accelerator: AcceleratorType) -> bool:

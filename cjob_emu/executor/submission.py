@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from google.cloud.aiplatform_v1 import CustomJob, WorkerPoolSpec
-
 from cjob_emu import cluster
 from cjob_emu.cluster import ClusterOptions
 from cjob_emu.errors import EnvironmentProblem, InputError, InvalidJobError
@@ -25,6 +23,7 @@ from cjob_emu.executor.events import Event, Notice
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
 from cjob_emu.executor.job import DEFAULT_MAX_RESTARTS, RunningJob
+from cjob_emu.executor.plan import image_uris
 from cjob_emu.executor.process import ProcessBackend
 from cjob_emu.executor.results import JobResult
 from cjob_emu.executor.unemulated import unemulated_fields
@@ -124,7 +123,7 @@ def submit(
         run_dir=directory.resolve(),
         labels=owner_labels(run_id, directory),
         options=opts,
-        images={uri: images.resolve(uri) for uri in _image_uris(loaded)},
+        images={uri: images.resolve(uri) for uri in image_uris(loaded)},
         host_env=host_env,
     )
     notices = [Notice(p.message, p.field, kind="warning") for p in report.warnings]
@@ -193,15 +192,3 @@ def _docker_backend_class() -> type[Backend] | None:
         return None
     return DockerBackend
 
-
-def _image_uris(job: CustomJob) -> list[str]:
-    uris = []
-    for pool in job.job_spec.worker_pool_specs:
-        if pool.replica_count <= 0:
-            continue
-        task = WorkerPoolSpec.pb(pool).WhichOneof("task")
-        if task == "container_spec":
-            uris.append(pool.container_spec.image_uri)
-        elif task == "python_package_spec":
-            uris.append(pool.python_package_spec.executor_image_uri)
-    return uris
