@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from google.cloud.aiplatform_v1 import CustomJob
+
 from cjob_emu import cluster
 from cjob_emu.cluster import ClusterOptions
 from cjob_emu.errors import EnvironmentProblem, InputError, InvalidJobError
@@ -28,7 +30,7 @@ from cjob_emu.executor.process import ProcessBackend
 from cjob_emu.executor.results import JobResult
 from cjob_emu.executor.unemulated import unemulated_fields
 from cjob_emu.spec import JobSource, load_job
-from cjob_emu.validate import validate
+from cjob_emu.validate import ValidationReport, validate
 
 DEFAULT_WORK_DIR = Path(".cjob-emu")
 """Parent of the default gs:// root (``gcs/``) and run directories (``runs/``)."""
@@ -126,10 +128,6 @@ def submit(
         images={uri: images.resolve(uri) for uri in image_uris(loaded)},
         host_env=host_env,
     )
-    notices = [Notice(p.message, p.field, kind="warning") for p in report.warnings]
-    notices += [
-        Notice(u.message, u.field, kind="unemulated") for u in unemulated_fields(loaded, opts)
-    ]
     chosen_options = dataclasses.replace(cluster_options or ClusterOptions(), run_id=run_id)
     return RunningJob(
         run,
@@ -137,7 +135,7 @@ def submit(
         cluster_options=chosen_options,
         timeout=timeout,
         max_restarts=max_restarts,
-        notices=notices,
+        notices=_notices(report, loaded, opts),
         on_event=on_event,
     )
 
@@ -181,6 +179,15 @@ def cleanup(backends: Iterable[str] = BACKEND_NAMES) -> list[str]:
 def new_run_id() -> str:
     """A fresh run id: UTC time and random hex, e.g. ``20250102-030405-1a2b3c``."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _notices(report: ValidationReport, job: CustomJob, options: RunOptions) -> list[Notice]:
+    """What the run says before it starts: validation warnings, then unemulated fields."""
+    notices = [Notice(p.message, p.field, kind="warning") for p in report.warnings]
+    notices += [
+        Notice(u.message, u.field, kind="unemulated") for u in unemulated_fields(job, options)
+    ]
+    return notices
 
 
 def _docker_backend_class() -> type[Backend] | None:
