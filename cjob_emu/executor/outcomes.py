@@ -1,7 +1,7 @@
 """How a job ends: the terminal states, and the ``error`` Vertex gives each end.
 
 Codes are google.rpc's (:class:`google.rpc.code_pb2.Code`), texts Vertex's where they
-are known (``/work/shared/reference/vertex-customjob.md``, "Observed on real Vertex"):
+are known (seen on real Vertex, e.g. GoogleCloudPlatform/vertex-ai-samples#1504):
 
 - a replica exiting non-zero: INVALID_ARGUMENT (3), "The replica workerpool1-0 exited
   with a non-zero status of 1. Termination reason: Error." plus the log's last lines;
