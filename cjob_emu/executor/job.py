@@ -296,8 +296,9 @@ class RunningJob:
             target=self._read, args=(replica, attempt, handle, log), daemon=True
         )
         with self._lock:
+            # Together: a stop that finds the replica live finds it started in the table.
+            self._replicas.started(replica, attempt, log.path)
             self._live[replica] = _Live(handle, log, reader, attempt)
-        self._replicas.started(replica, attempt, log.path)
         reader.start()
         threading.Thread(target=self._watch, args=(replica, attempt, handle), daemon=True).start()
         self._events.emit(ReplicaStarted(replica, attempt))
