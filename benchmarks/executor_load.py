@@ -125,7 +125,7 @@ def check(result: JobResult, index: int, gcs_root: Path, backend: str) -> list[s
 def leftovers(run_id: str, backend: str) -> list[str]:
     """What of run ``run_id`` is still there (containers, networks, processes, records)."""
     if backend == "docker":
-        from cjob_emu.executor.docker import _shared_client
+        from cjob_emu.executor.docker_engine import shared_client as _shared_client
         from cjob_emu.executor.docker_resources import run_selector
 
         client = _shared_client()

@@ -62,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @cache
 def docker_engine_problem() -> str | None:
     """Why no Docker engine answers, or ``None`` when one does (asked once a session)."""
-    from cjob_emu.executor.docker import engine_problem
+    from cjob_emu.executor.docker_engine import engine_problem
 
     return engine_problem()
 

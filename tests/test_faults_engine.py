@@ -146,7 +146,7 @@ def test_an_engine_restart_fails_the_job_saying_so_and_leaves_nothing(
 
 _OWNER = """
 import json, sys
-import cjob_emu.executor.docker as docker_backend
+import cjob_emu.executor.docker_engine as docker_backend
 from executor_jobs import IMAGE, job, python
 from cjob_emu.executor import RunOptions, run_job
 

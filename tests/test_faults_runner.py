@@ -29,8 +29,8 @@ from google.cloud.aiplatform_v1 import JobState
 from cjob_emu.executor import RunOptions, run_job
 from cjob_emu.executor.backend import LABEL_PID, LABEL_RUN, LABEL_RUN_DIR, owner_labels
 from cjob_emu.executor.docker_resources import remove_run
-from cjob_emu.executor.job import fail_dead_run
 from cjob_emu.executor.process import run_processes, state_dir
+from cjob_emu.executor.run_records import fail_dead_run
 from cjob_emu.spec import job_to_json, job_to_rest
 
 TRAIN = "import time\nprint('training', flush=True)\ntime.sleep(300)"

@@ -27,8 +27,8 @@ The core sets ``PYTHONUNBUFFERED=1`` in ``launch.env`` (unless the job sets it) 
 Python replicas' logs stream live; backends pass ``launch.env`` as it is.
 
 ``cleanup_dead()`` removes what runs whose owning process is dead left behind and
-marks their ``job.json`` FAILED (:func:`cjob_emu.executor.job.fail_dead_run`, given
-the run's labels); it never touches a run whose owner (see :func:`owner_alive`)
+marks their ``job.json`` FAILED (:func:`cjob_emu.executor.run_records.fail_dead_run`,
+given the run's labels); it never touches a run whose owner (see :func:`owner_alive`)
 still lives.
 
 Backends are looked up by name (:func:`cjob_emu.executor.get_backend`): ``"process"``

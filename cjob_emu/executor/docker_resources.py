@@ -20,7 +20,7 @@ from docker.errors import APIError, NotFound
 
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_RUN, owner_alive
-from cjob_emu.executor.job import fail_dead_run
+from cjob_emu.executor.run_records import fail_dead_run
 
 
 def run_selector(run_id: str) -> dict[str, list[str]]:

@@ -16,8 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cjob_emu.executor import Backend, JobResult, RunningJob, get_backend, submit
+from cjob_emu.executor.backend import Backend
 from cjob_emu.executor.gcs import GcsRoot
+from cjob_emu.executor.job import RunningJob
+from cjob_emu.executor.results import JobResult
+from cjob_emu.executor.submission import get_backend, submit
 from cjob_emu.spec import JobSource
 
 CLOSE_WAIT = 120.0

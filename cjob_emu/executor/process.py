@@ -53,8 +53,8 @@ from cjob_emu.executor.backend import (
     host_env,
     owner_alive,
 )
-from cjob_emu.executor.job import fail_dead_run
 from cjob_emu.executor.process_venv import RunVenv
+from cjob_emu.executor.run_records import fail_dead_run
 
 RUN_MARKER = "CJOB_EMU_RUN_ID"
 """Environment variable naming the run on every replica process (finds strays)."""

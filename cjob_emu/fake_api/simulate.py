@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
 
+from cjob_emu.executor.outcomes import replica_failure_message
 from cjob_emu.fake_api.rpc import ApiError, bad_request, status_for_http
 from cjob_emu.fake_api.runners import JobError, JobRun, Report
 
@@ -33,18 +34,6 @@ CANCELLED_ERROR: JobError = (1, "CANCELED")
 """What Vertex puts in ``error`` of a cancelled job."""
 
 FAILED_CODE = 3  # what Vertex reports when the primary replica exits non-zero
-
-
-def replica_failure_message(job_name: str) -> str:
-    """Vertex's text for a job whose primary replica exited with status 1."""
-    project = job_name.split("/")[1] if job_name.count("/") >= 5 else ""
-    job_id = job_name.rsplit("/", 1)[-1]
-    return (
-        "The replica workerpool0-0 exited with a non-zero status of 1. To find out more about "
-        "why your job exited please check the logs: https://console.cloud.google.com/logs/"
-        f"viewer?project={project}&resource=ml_job%2Fjob_id%2F{job_id}&advancedFilter="
-        f"resource.type%3D%22ml_job%22%0Aresource.labels.job_id%3D%22{job_id}%22"
-    )
 
 
 @dataclass(frozen=True)

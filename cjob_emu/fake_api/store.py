@@ -36,19 +36,15 @@ from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2, json_format
 
 from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.executor.outcomes import TERMINAL_STATES, replica_failure_message
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
 from cjob_emu.fake_api.runners import JobError, JobRun, Runner
-from cjob_emu.fake_api.simulate import CANCELLED_ERROR, held_run, replica_failure_message
+from cjob_emu.fake_api.simulate import CANCELLED_ERROR, held_run
 
 log = logging.getLogger(__name__)
 
 MODES = ("simulated", "executor")
 LABEL_MODE = "cjob-emu-mode"
-
-TERMINAL_STATES = frozenset(
-    {JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED}
-)
-"""States a job never leaves (Vertex's ``endTime`` states)."""
 
 _STATES = frozenset(int(s) for s in JobState)  # type: ignore[attr-defined]
 

@@ -1,0 +1,100 @@
+"""The plan of a run: what each replica runs (image, command, env), worked out without I/O.
+
+The state machine gives it what needs the backend or the disk (the replicas'
+addresses, the host paths of Python packages) and starts the launches it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from google.cloud.aiplatform_v1 import CustomJob, WorkerPoolSpec
+
+from cjob_emu import cluster
+from cjob_emu.cluster import ClusterOptions, Replica
+from cjob_emu.executor.backend import PythonPackage, ReplicaLaunch, RunSpec
+
+
+def pool_image_uri(pool: WorkerPoolSpec) -> str | None:
+    """The image a pool names: its container's, or its Python package's executor image;
+    None for a pool that runs neither."""
+    task = WorkerPoolSpec.pb(pool).WhichOneof("task")
+    if task == "container_spec":
+        return pool.container_spec.image_uri
+    if task == "python_package_spec":
+        return pool.python_package_spec.executor_image_uri
+    return None
+
+
+def image_uris(job: CustomJob) -> list[str]:
+    """The image URI of every pool with replicas, in pool order (repeats kept)."""
+    pools = (p for p in job.job_spec.worker_pool_specs if p.replica_count > 0)
+    return [uri for uri in map(pool_image_uri, pools) if uri is not None]
+
+
+def package_uris(run: RunSpec) -> list[str]:
+    """The Python package URIs the run's replicas install, in replica order."""
+    pools = run.job.job_spec.worker_pool_specs
+    uris: list[str] = []
+    for replica in run.replicas:
+        pool = pools[replica.pool]
+        if WorkerPoolSpec.pb(pool).WhichOneof("task") == "python_package_spec":
+            uris += pool.python_package_spec.package_uris
+    return uris
+
+
+def launches(
+    run: RunSpec,
+    attempt: int,
+    *,
+    options: ClusterOptions,
+    addresses: Mapping[Replica, str],
+    packages: Mapping[str, Path],
+) -> dict[Replica, ReplicaLaunch]:
+    """What every replica of ``run`` runs as ``attempt``.
+
+    ``addresses``: every replica's ``host:port`` (from the backend); ``packages``: the
+    host path of every URI of :func:`package_uris`.
+    """
+    return {
+        replica: _launch(run, replica, attempt, options, addresses, packages)
+        for replica in run.replicas
+    }
+
+
+def _launch(
+    run: RunSpec,
+    replica: Replica,
+    attempt: int,
+    options: ClusterOptions,
+    addresses: Mapping[Replica, str],
+    packages: Mapping[str, Path],
+) -> ReplicaLaunch:
+    job = run.job
+    env = cluster.replica_env(job, replica, options=options, address=addresses.__getitem__)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    pool = job.job_spec.worker_pool_specs[replica.pool]
+    uri = pool_image_uri(pool) or ""
+    command: tuple[str, ...] = ()
+    package = None
+    if WorkerPoolSpec.pb(pool).WhichOneof("task") == "python_package_spec":
+        spec = pool.python_package_spec
+        args = tuple(spec.args)
+        package = PythonPackage(spec.python_module, tuple(packages[p] for p in spec.package_uris))
+    else:
+        command, args = tuple(pool.container_spec.command), tuple(pool.container_spec.args)
+    return ReplicaLaunch(
+        run=run,
+        replica=replica,
+        attempt=attempt,
+        image=run.images.get(uri, uri),
+        command=command,
+        args=args,
+        env=env,
+        hostname=cluster.vertex_hostname(job, replica, options),
+        address=addresses[replica],
+        python_package=package,
+        gpus=pool.machine_spec.accelerator_count,
+        image_uri=uri,
+    )
