@@ -15,7 +15,7 @@ at once), with per-job medians and maxima; exits 1 if any check fails.
         [--concurrent 5] [--image TAG]
 
 ``--image`` defaults to the test image (built from fixtures/images/test if missing).
-The tests run the same code (tests/test_executor_load.py).
+The tests run the same code (tests/executor/test_executor_load.py).
 """
 
 from __future__ import annotations

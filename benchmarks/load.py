@@ -15,7 +15,7 @@ listed page by page and checked:
 
 It prints throughput (calls/s, jobs/s) and latency percentiles per call type, and exits 1
 when an invariant fails. Full form (the figures in the README):
-``python benchmarks/load.py --clients 50 --seconds 60``; tests/test_load.py runs a short
+``python benchmarks/load.py --clients 50 --seconds 60``; tests/fake_api/test_load.py runs a short
 form (10 clients x 5 s) in CI through :func:`run`.
 """
 

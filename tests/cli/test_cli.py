@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from cjob_emu.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 JOBS = ROOT / "fixtures" / "jobs"
 INVALID = ROOT / "fixtures" / "invalid"
 

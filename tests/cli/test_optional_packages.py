@@ -6,11 +6,10 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "fixtures" / "pipelines" / "train_eval.yaml"
 COMPONENT = ROOT / "fixtures" / "components" / "train_container.yaml"
 HINT = "needs the kfp package (not installed): pip install 'cjob-emu[convert]'"

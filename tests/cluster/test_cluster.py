@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 import pytest
-from cluster_jobs import five_replica_job, job, pool, single_replica_job
 from google.cloud.aiplatform_v1 import CustomJob, CustomJobSpec
 from google.protobuf import json_format
+from support.cluster_jobs import five_replica_job, job, pool, single_replica_job
 
 from cjob_emu.cluster import (
     ClusterOptions,

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 import pytest
-from cluster_jobs import job, pool
+from support.cluster_jobs import job, pool
 
 from cjob_emu.cluster import ClusterOptions, Replica, all_replica_envs, replica_env
 from cjob_emu.cluster.vertex_job import REDUCTION_SERVER_IMAGE, is_reduction_server_pool

@@ -16,10 +16,10 @@ import sys
 from typing import Any
 
 import pytest
-from cluster_jobs import five_replica_job, pool, single_replica_job
-from cluster_jobs import job as job_of
 from google.cloud.aiplatform_v1 import CustomJob, CustomJobSpec
 from google.protobuf import json_format
+from support.cluster_jobs import five_replica_job, pool, single_replica_job
+from support.cluster_jobs import job as job_of
 
 from cjob_emu.cluster import ClusterOptions, all_replica_envs
 

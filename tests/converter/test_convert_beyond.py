@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import convert_components as cc
 import pytest
-from convert_helpers import backend_payload, compile_pipeline, default_pools, launcher_job
 from google.cloud import aiplatform_v1
 from kfp import dsl
+from support import convert_components as cc
+from support.convert_helpers import backend_payload, compile_pipeline, default_pools, launcher_job
 
 from cjob_emu.builder import container_pool, machine, python_package_pool
 from cjob_emu.converter import create_custom_training_job_from_component as convert

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import convert_components as cc
 import pytest
 import yaml
-from convert_helpers import compile_pipeline, default_pools
 from kfp import components, dsl
+from support import convert_components as cc
+from support.convert_helpers import compile_pipeline, default_pools
 
 from cjob_emu.cli.convert import add_convert_arguments
 from cjob_emu.cli.convert import run as cmd_convert

@@ -8,10 +8,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import convert_components as cc
 import pytest
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, components, dsl
+from support import convert_components as cc
 
 from cjob_emu.builder import container_pool
 from cjob_emu.converter import create_custom_training_job_from_component as convert

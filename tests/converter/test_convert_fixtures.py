@@ -10,7 +10,7 @@ import pytest
 import yaml
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler
-from pipeline_checks import PIPELINES, fixture_module
+from support.pipeline_checks import PIPELINES, fixture_module
 
 from cjob_emu.converter import create_custom_training_job_from_component, validate_pipeline
 

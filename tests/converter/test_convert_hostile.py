@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from convert_helpers import backend_payload, compile_pipeline, launcher_job
 from google.cloud import aiplatform_v1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kfp import components, dsl
+from support.convert_helpers import backend_payload, compile_pipeline, launcher_job
 
 from cjob_emu.converter import create_custom_training_job_from_component
 from cjob_emu.converter.check import check_payload, validate_pipeline

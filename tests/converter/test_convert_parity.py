@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import convert_components as cc
 import pytest
 import yaml
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, dsl
+from support import convert_components as cc
 
 from cjob_emu.converter import (
     create_custom_training_job_from_component,

@@ -6,12 +6,13 @@ No ``from __future__ import annotations``: KFP reads pipeline functions' annotat
 from pathlib import Path
 from typing import Any
 
-import convert_components as cc
 import pytest
-from convert_helpers import compile_pipeline
 from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.custom_job import utils as gcpc_utils
 from kfp import compiler, dsl
+from support import convert_components as cc
+from support.convert_helpers import compile_pipeline
+from support.paths import FIXTURES
 
 from cjob_emu.cli.inputs import read_input
 from cjob_emu.cli.validate import reports_of
@@ -175,7 +176,7 @@ def test_compiled_pipeline_file_with_a_platform_document(tmp_path: Path) -> None
 
 
 def test_not_a_pipeline(tmp_path: Path) -> None:
-    job = Path(__file__).resolve().parents[1] / "fixtures" / "jobs" / "distributed.yaml"
+    job = FIXTURES / "jobs" / "distributed.yaml"
     assert read_input(job).pipeline is None
     with pytest.raises(InputError, match=r"missing\.yaml: no such file"):
         read_input(tmp_path / "missing.yaml")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from executor_jobs import job, pool, python
+from support.executor_jobs import job, pool, python
 
 from cjob_emu.spec import job_to_rest
 

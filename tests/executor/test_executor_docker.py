@@ -23,8 +23,9 @@ from typing import Any
 
 import docker
 import pytest
-from docker_leftovers import owned, remove, remove_and_assert_none
-from executor_jobs import (
+from google.cloud.aiplatform_v1 import JobState
+from support.docker_leftovers import owned, remove, remove_and_assert_none
+from support.executor_jobs import (
     BUCKET,
     IMAGE,
     allreduce_job,
@@ -36,7 +37,7 @@ from executor_jobs import (
     read_json,
     stage_script,
 )
-from google.cloud.aiplatform_v1 import JobState
+from support.paths import TESTS
 
 from cjob_emu.errors import EnvironmentProblem, InvalidJobError
 from cjob_emu.executor import JobResult, LogLine, RunOptions, run_job, submit
@@ -409,7 +410,7 @@ def test_cleanup_dead_removes_dead_owners_resources_only(engine: Any, cjob_test_
 
 _OWNER = """
 import sys
-from executor_jobs import IMAGE, job, python
+from support.executor_jobs import IMAGE, job, python
 from cjob_emu.executor import RunOptions, run_job
 
 sleep = "import time; time.sleep(300)"
@@ -428,10 +429,9 @@ run_job(
 def test_an_interrupted_run_leaves_nothing_and_a_killed_one_is_cleaned_up(
     engine: Any, tmp_path: Path, gcs: Path, cjob_test_image: str, how: str
 ) -> None:
-    tests = Path(__file__).resolve().parent
     owner = subprocess.Popen(
         [sys.executable, "-c", _OWNER, str(gcs), str(tmp_path / "run"), cjob_test_image],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), *sys.path])},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])},
     )
     labels = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(owner.pid)}
     try:

@@ -13,13 +13,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from support.paths import BENCHMARKS
 
 BACK_TO_BACK = 20
 AT_ONCE = 5
 
 
 def _load_benchmark() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "executor_load.py"
+    path = BENCHMARKS / "executor_load.py"
     spec = importlib.util.spec_from_file_location("executor_load", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

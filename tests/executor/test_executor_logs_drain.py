@@ -19,8 +19,8 @@ from typing import Any
 
 import docker
 import pytest
-from executor_jobs import IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
+from support.executor_jobs import IMAGE, job, python
 
 from cjob_emu.executor import Event, JobResult, LogLine, RunOptions, StateChanged, run_job
 from cjob_emu.executor.backend import LABEL_HOST, LABEL_PID

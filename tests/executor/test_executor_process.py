@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_jobs import (
+from google.cloud.aiplatform_v1 import JobState
+from support.executor_jobs import (
     BUCKET,
     allreduce_job,
     check_allreduce,
@@ -26,7 +27,6 @@ from executor_jobs import (
     read_json,
     stage_script,
 )
-from google.cloud.aiplatform_v1 import JobState
 
 from cjob_emu.errors import EnvironmentProblem, InvalidJobError, JobFailedError
 from cjob_emu.executor import (

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from executor_jobs import job, python
 from google.cloud.aiplatform_v1 import CustomJob
+from support.executor_jobs import job, python
 
 from cjob_emu.cluster import Replica
 from cjob_emu.errors import EnvironmentProblem, GcsPathError, InputError

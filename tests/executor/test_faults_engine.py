@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_jobs import IMAGE, job, python
-from private_engine import PrivateEngine, private_engine_problem
+from support.executor_jobs import IMAGE, job, python
+from support.paths import TESTS
+from support.private_engine import PrivateEngine, private_engine_problem
 
 from cjob_emu.executor.backend import LABEL_PID
 from cjob_emu.spec import job_to_json
@@ -30,7 +31,6 @@ from cjob_emu.spec import job_to_json
 pytestmark = pytest.mark.docker
 
 TRAIN = "import time\nprint('training', flush=True)\ntime.sleep(300)"
-TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_an_engine_restart_fails_the_job_saying_so_and_leaves_nothing(
 _OWNER = """
 import json, sys
 import cjob_emu.executor.docker_engine as docker_backend
-from executor_jobs import IMAGE, job, python
+from support.executor_jobs import IMAGE, job, python
 from cjob_emu.executor import RunOptions, run_job
 
 docker_backend.ENGINE_RETURN_WAIT = 2  # give up on a gone engine quickly

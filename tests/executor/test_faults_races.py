@@ -18,8 +18,8 @@ from typing import Any
 
 import docker
 import pytest
-from executor_jobs import IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
+from support.executor_jobs import IMAGE, job, python
 
 from cjob_emu.executor import (
     ReplicaExited,

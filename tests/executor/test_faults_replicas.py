@@ -15,9 +15,9 @@ from typing import Any
 
 import docker
 import pytest
-from docker_leftovers import remove_and_assert_none
-from executor_jobs import IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
+from support.docker_leftovers import remove_and_assert_none
+from support.executor_jobs import IMAGE, job, python
 
 from cjob_emu.executor import JobResult, LogLine, RunOptions, run_job
 from cjob_emu.executor.backend import LABEL_PID, LABEL_REPLICA

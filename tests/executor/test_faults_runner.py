@@ -23,8 +23,8 @@ from typing import Any
 
 import docker
 import pytest
-from executor_jobs import IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
+from support.executor_jobs import IMAGE, job, python
 
 from cjob_emu.executor import RunOptions, run_job
 from cjob_emu.executor.backend import LABEL_PID, LABEL_RUN, LABEL_RUN_DIR, owner_labels

@@ -19,9 +19,9 @@ from typing import Any
 
 import docker
 import pytest
-from docker_leftovers import owned, remove_and_assert_none
-from executor_jobs import BUCKET, IMAGE, job, python
 from google.cloud.aiplatform_v1 import JobState
+from support.docker_leftovers import owned, remove_and_assert_none
+from support.executor_jobs import BUCKET, IMAGE, job, python
 
 from cjob_emu.errors import GcsPathError, InputError
 from cjob_emu.executor import RunOptions, run_job, submit

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from google.cloud import aiplatform, aiplatform_v1
-from sockets import listening
+from support.sockets import listening
 
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at

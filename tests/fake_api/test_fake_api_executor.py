@@ -15,9 +15,9 @@ from typing import Any
 
 import docker
 import pytest
-from docker_leftovers import remove_and_assert_none
-from executor_jobs import BUCKET, IMAGE, stage_script, training_module
 from google.cloud import aiplatform, aiplatform_v1
+from support.docker_leftovers import remove_and_assert_none
+from support.executor_jobs import BUCKET, IMAGE, stage_script, training_module
 
 from cjob_emu.executor import RunOptions
 from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at

@@ -16,10 +16,10 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from docker_leftovers import remove_and_assert_none
-from executor_jobs import IMAGE
 from google.cloud import aiplatform, aiplatform_v1
-from sockets import listening
+from support.docker_leftovers import remove_and_assert_none
+from support.executor_jobs import IMAGE
+from support.sockets import listening
 
 from cjob_emu.executor import RunOptions
 from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at

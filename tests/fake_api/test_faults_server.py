@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import requests
-from executor_jobs import job, python
+from support.executor_jobs import job, python
 
 from cjob_emu.executor.process import run_processes, state_dir
 from cjob_emu.spec import job_to_rest

@@ -17,12 +17,18 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from fuzz_support import FuzzCases, fuzz_cases_fixture  # noqa: F401  (the fixture)
 from google.rpc import code_pb2
 from hypothesis import given
 from hypothesis import strategies as st
-from test_fuzz_validate import field_name, leaves_and_nodes, replaced, valid_jobs, wrong_types
-from test_validate_garbage import JSON
+from support.fuzz_support import FuzzCases, fuzz_cases_fixture  # noqa: F401  (the fixture)
+from support.job_strategies import (
+    JSON,
+    field_name,
+    leaves_and_nodes,
+    replaced,
+    valid_jobs,
+    wrong_types,
+)
 
 from cjob_emu.fake_api import FakeVertexServer
 

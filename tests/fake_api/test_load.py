@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "load.py"
+from support.paths import BENCHMARKS
+
+SCRIPT = BENCHMARKS / "load.py"
 
 
 def load_script() -> ModuleType:

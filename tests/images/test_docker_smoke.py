@@ -15,11 +15,11 @@ from typing import Any
 
 import docker
 import pytest
+from support.paths import ROOT
 
 from cjob_emu.cluster import cluster_spec, parse_replica_name, replica_env
 from cjob_emu.spec import load_job
 
-ROOT = Path(__file__).resolve().parents[1]
 SMOKE_LABELS = {"cjob-emu.test": "docker-smoke"}
 PRINT_CLUSTER_SPEC = 'import os; print(os.environ["CLUSTER_SPEC"])'
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import docker
 import pytest
+from support.paths import FIXTURES
 
 from cjob_emu import images
 from cjob_emu.errors import EnvironmentProblem
 
-TEST_RECIPE = Path(__file__).resolve().parents[1] / "fixtures" / "images" / "test"
+TEST_RECIPE = FIXTURES / "images" / "test"
 
 
 @pytest.fixture

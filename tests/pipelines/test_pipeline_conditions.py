@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pipeline_components
 import pytest
 import yaml
 from kfp import compiler
+from support import pipeline_components
 
 from cjob_emu.errors import InputError
 from cjob_emu.pipelines import run_pipeline

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import pipeline_components
 import pytest
-from docker_leftovers import owned, remove_and_assert_none
 from kfp import compiler, dsl
-from pipeline_checks import (
+from support import pipeline_components
+from support.docker_leftovers import owned, remove_and_assert_none
+from support.pipeline_checks import (
     PIPELINES,
     check_container_steps,
     check_train_eval,

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pipeline_components
 import pytest
 import yaml
 from kfp import compiler
-from pipeline_checks import PIPELINES, check_train_eval, check_train_logs
+from support import pipeline_components
+from support.pipeline_checks import PIPELINES, check_train_eval, check_train_logs
 
 from cjob_emu import cli
 from cjob_emu.errors import InputError, JobFailedError

@@ -9,10 +9,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pipeline_components
 import pytest
 import yaml
 from kfp import compiler
+from support import pipeline_components
+from support.paths import FIXTURES
 
 from cjob_emu.cli.run_pipeline import parse_params
 from cjob_emu.errors import InputError
@@ -33,7 +34,7 @@ from cjob_emu.pipelines import run_pipeline
 from cjob_emu.spec import load_job
 from cjob_emu.validate import validate
 
-PIPELINES = Path(__file__).resolve().parent.parent / "fixtures" / "pipelines"
+PIPELINES = FIXTURES / "pipelines"
 VALUES = {
     PROJECT_PLACEHOLDER: "proj",
     LOCATION_PLACEHOLDER: "europe-west4",

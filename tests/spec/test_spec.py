@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from google.cloud.aiplatform_v1 import AcceleratorType, CustomJob, Scheduling
+from support.paths import ROOT
 
 from cjob_emu.errors import InputError, InvalidJobError
 from cjob_emu.spec import (
@@ -18,7 +19,6 @@ from cjob_emu.spec import (
     worker_pool_specs,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_JOBS = sorted((ROOT / "fixtures" / "jobs").glob("*.*"))
 
 

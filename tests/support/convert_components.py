@@ -4,12 +4,13 @@ No ``from __future__ import annotations`` here: KFP reads the parameters' annota
 as types, and postponed (string) annotations break its component decorators.
 """
 
-from pathlib import Path
 from typing import Optional
 
 from kfp import components, dsl
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "components"
+from support import paths
+
+FIXTURES = paths.FIXTURES / "components"
 IMAGE = "us-docker.pkg.dev/proj/repo/trainer:1"
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from google.cloud.aiplatform_v1 import CustomJob
 
 from cjob_emu.spec import load_job
+from support import paths
 
-TRAINING = Path(__file__).resolve().parent.parent / "fixtures" / "training"
+TRAINING = paths.FIXTURES / "training"
 BUCKET = "cjob-emu-tests"
 IMAGE = "us-docker.pkg.dev/cjob-emu/tests/trainer:1"
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from cjob_emu.pipelines import PipelineRun
+from support import paths
 
-PIPELINES = Path(__file__).resolve().parent.parent / "fixtures" / "pipelines"
+PIPELINES = paths.FIXTURES / "pipelines"
 
 
 def check_train_eval(run: PipelineRun, gcs: Path) -> None:

@@ -6,9 +6,9 @@ No ``from __future__ import annotations``: KFP reads the annotations as types.
 import warnings
 
 from kfp import dsl
-from pipeline_checks import fixture_module
 
 from cjob_emu.converter import create_custom_training_job_from_component
+from support.pipeline_checks import fixture_module
 
 BASE_IMAGE = "python:3.11"
 

@@ -8,21 +8,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from validate_cases import BASE, changed
+from support.job_strategies import SHAPED, assert_sound
+from support.validate_cases import BASE, changed
 
 from cjob_emu.validate import ValidationReport, validate
-
-LAST_RESORT = "The job could not be read"
-
-
-def assert_sound(report: ValidationReport) -> None:
-    assert isinstance(report, ValidationReport)
-    for problem in [*report.errors, *report.warnings]:
-        assert isinstance(problem.field, str) and isinstance(problem.message, str)
-        assert not problem.message.startswith(LAST_RESORT), problem
-    assert report.ok is (not report.errors)
-    report.vertex_message()
-    report.to_dict()
 
 
 class Hostile(Mapping[str, Any]):
@@ -97,54 +86,6 @@ def test_hostile_mapping_hits_the_last_resort_only() -> None:
     report = validate(Hostile())
     assert [p.message for p in report.errors] == ["The job could not be read (RuntimeError)."]
 
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
-    max_leaves=30,
-)
-KEYS = st.sampled_from(
-    [
-        "displayName",
-        "display_name",
-        "jobSpec",
-        "job_spec",
-        "labels",
-        "state",
-        "createTime",
-        "workerPoolSpecs",
-        "worker_pool_specs",
-        "machineSpec",
-        "machineType",
-        "acceleratorType",
-        "acceleratorCount",
-        "replicaCount",
-        "containerSpec",
-        "pythonPackageSpec",
-        "imageUri",
-        "args",
-        "env",
-        "name",
-        "value",
-        "diskSpec",
-        "bootDiskSizeGb",
-        "scheduling",
-        "timeout",
-        "maxWaitDuration",
-        "strategy",
-        "nfsMounts",
-        "reservationAffinity",
-        "error",
-        "details",
-    ]
-)
-SHAPED = st.recursive(
-    JSON,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children, max_size=5),
-    max_leaves=40,
-)
 
 
 @settings(max_examples=300)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from validate_cases import changed, found
+from support.validate_cases import changed, found
 
 from cjob_emu.validate import validate
 from cjob_emu.validate.hints import closest, enum_fold, with_hint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from validate_cases import changed
+from support.validate_cases import changed
 
 from cjob_emu.errors import InvalidJobError
 from cjob_emu.validate import Problem, ValidationReport, validate

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from validate_cases import DELETE, changed, found
+from support.validate_cases import DELETE, changed, found
 
 from cjob_emu.validate import validate
 

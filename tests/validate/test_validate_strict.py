@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
-from validate_cases import changed, found
+from support.paths import ROOT
+from support.validate_cases import changed, found
 
 from cjob_emu.cli import main
 from cjob_emu.validate import Problem, ValidationReport, validate
 
-ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "job_spec.worker_pool_specs[0].machine_spec.machine_type"
 UNKNOWN_FAMILY = 'Machine type "g4-standard-48" is not a known Vertex AI training machine type.'
 WARNED = changed({"jobSpec.workerPoolSpecs[0].machineSpec.machineType": "g4-standard-48"})

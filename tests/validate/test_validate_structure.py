@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from google.cloud import aiplatform_v1
 from google.protobuf import json_format
-from validate_cases import BASE, DELETE, changed, found
+from support.validate_cases import BASE, DELETE, changed, found
 
 from cjob_emu.validate import validate
 
