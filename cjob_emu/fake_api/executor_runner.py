@@ -25,7 +25,7 @@ from google.cloud.aiplatform_v1 import CustomJob, JobState
 
 from cjob_emu.errors import EnvironmentProblem, InputError, InvalidJobError
 from cjob_emu.fake_api.rpc import ApiError, bad_request
-from cjob_emu.fake_api.runners import Report
+from cjob_emu.fake_api.runner_protocol import Report
 
 if TYPE_CHECKING:
     from cjob_emu.executor import Backend, Event, ImageMapLike, RunningJob, RunOptions

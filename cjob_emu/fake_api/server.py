@@ -29,7 +29,7 @@ from typing import Any
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request, Response
 from cjob_emu.fake_api.rpc import ApiError
-from cjob_emu.fake_api.runners import Runner
+from cjob_emu.fake_api.runner_protocol import Runner
 from cjob_emu.fake_api.simulate import Outcome
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from google.cloud.aiplatform_v1 import CustomJob, JobState
 
 from cjob_emu.fake_api.rpc import ApiError, bad_request, status_for_http
-from cjob_emu.fake_api.runners import JobError, JobRun, Report
+from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Report
 
 Result = Literal["succeed", "fail", "stay-running"]
 RESULTS: tuple[Result, ...] = ("succeed", "fail", "stay-running")

@@ -3,7 +3,7 @@
 Every state change goes through :class:`JobStore`, which keeps Vertex's rules:
 ``startTime`` when a job first runs, ``endTime`` and no further change once it
 ends, cancel only before the end, delete only after it. Runs (simulated or
-executed) only report; see :mod:`cjob_emu.fake_api.runners`.
+executed) only report; see :mod:`cjob_emu.fake_api.runner_protocol`.
 
 With a state directory each job lives in ``<dir>/customJobs/<id>.json``,
 replaced atomically on every change, so the jobs survive a restart.
@@ -37,7 +37,7 @@ from google.protobuf import empty_pb2, json_format
 
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
-from cjob_emu.fake_api.runners import JobError, JobRun, Runner
+from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Runner
 from cjob_emu.fake_api.simulate import CANCELLED_ERROR, held_run, replica_failure_message
 
 log = logging.getLogger(__name__)
