@@ -39,7 +39,7 @@ from google.protobuf import json_format
 from cjob_emu.fake_api.filters import FilterError, compile_filter
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
 from cjob_emu.fake_api.runner_protocol import JobError, Runner
-from cjob_emu.fake_api.simulate import Faults, Outcome, ScriptedOutcome, SimulatedRunner
+from cjob_emu.fake_api.simulated_runner import Faults, Outcome, ScriptedOutcome, SimulatedRunner
 from cjob_emu.fake_api.store import MODES, JobStore
 
 if TYPE_CHECKING:

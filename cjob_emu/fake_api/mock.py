@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request
-from cjob_emu.fake_api.simulate import Outcome
+from cjob_emu.fake_api.simulated_runner import Outcome
 
 if TYPE_CHECKING:
     import responses

@@ -30,7 +30,7 @@ from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request, Response
 from cjob_emu.fake_api.rpc import ApiError
 from cjob_emu.fake_api.runner_protocol import Runner
-from cjob_emu.fake_api.simulate import Outcome
+from cjob_emu.fake_api.simulated_runner import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from google.protobuf import empty_pb2, json_format
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
 from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Runner
-from cjob_emu.fake_api.simulate import CANCELLED_ERROR, held_run, replica_failure_message
+from cjob_emu.fake_api.simulated_runner import CANCELLED_ERROR, held_run, replica_failure_message
 
 log = logging.getLogger(__name__)
 
