@@ -29,25 +29,23 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
 from google.protobuf import json_format
 
+from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.fake_api.filters import FilterError, compile_filter
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
 from cjob_emu.fake_api.runner_protocol import JobError, Runner
 from cjob_emu.fake_api.simulated_runner import Faults, Outcome, ScriptedOutcome, SimulatedRunner
+from cjob_emu.fake_api.storage import StorageApi
 from cjob_emu.fake_api.store import MODES, JobStore
-
-if TYPE_CHECKING:
-    from cjob_emu.fake_api.storage import StorageApi
+from cjob_emu.fake_api.wire import Request, Response, error_response, json_object, json_response
 
 log = logging.getLogger(__name__)
 
-JSON_TYPE = "application/json; charset=UTF-8"
 ADMIN_PREFIX = "/_cjob_emu/"
 STORAGE_PREFIXES = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
 
@@ -61,29 +59,6 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
     (re.compile(r"^customJobs/(?P<id>[^/:]+):cancel$"), {"POST": "cancel"}),
     (re.compile(r"^operations/(?P<id>[^/:]+)$"), {"GET": "get_operation"}),
 ]
-
-
-@dataclass(frozen=True)
-class Request:
-    """An HTTP request as the app sees it.
-
-    ``path`` is without the query and still %-encoded; ``headers`` have lower-case
-    names; ``base`` is ``scheme://host[:port]`` as the client addressed the server.
-    """
-
-    method: str
-    path: str
-    query: str = ""
-    body: bytes = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    base: str = ""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = (("Content-Type", JSON_TYPE),)
 
 
 def _output_only_fields() -> frozenset[str]:
@@ -125,9 +100,6 @@ class FakeVertexApp:
         self.executor_runner = executor_runner
         self.storage: StorageApi | None = None
         if gcs_root is not None:
-            from cjob_emu.executor.gcs import GcsRoot
-            from cjob_emu.fake_api.storage import StorageApi
-
             self.storage = StorageApi(GcsRoot.at(gcs_root))
         runners: dict[str, Runner] = {"simulated": self.simulated, "executor": executor_runner}
         self.store = JobStore(runners, default_mode=mode, state_dir=state_dir)
@@ -149,7 +121,7 @@ class FakeVertexApp:
         try:
             path = unquote(request.path)
             if path.startswith(ADMIN_PREFIX):
-                return _json_response(200, self._admin(request, path[len(ADMIN_PREFIX):]))
+                return json_response(self._admin(request, path[len(ADMIN_PREFIX):]))
             if self.storage is not None and path.startswith(STORAGE_PREFIXES):
                 return self.storage.handle(request, path)
             if self.faults.latency:
@@ -160,12 +132,11 @@ class FakeVertexApp:
                 raise fault
             return Response(200, self._api[method](request, params).encode("utf-8"))
         except ApiError as exc:
-            headers = (("Content-Type", JSON_TYPE), *exc.headers.items())
-            return Response(exc.http_status, exc.body_bytes(), headers)
+            return error_response(exc)
         except Exception as exc:  # a bug of ours: still answer in google.rpc shape
             log.exception("cjob-emu fake API failed on %s %s", request.method, request.path)
             error = ApiError("INTERNAL", f"cjob-emu internal error: {type(exc).__name__}: {exc}")
-            return Response(500, error.body_bytes())
+            return error_response(error)
 
     def _route(self, http_method: str, path: str) -> tuple[str, dict[str, str]]:
         match = _API_PATH.match(path)
@@ -191,7 +162,7 @@ class FakeVertexApp:
     # -- API methods -----------------------------------------------------------------------
 
     def _create(self, request: Request, p: dict[str, str]) -> str:
-        data = _json_object(request.body, required=True)
+        data = json_object(request.body, required=True)
         pb = self._parse_job(data, p["location"])
         parent = f"projects/{p['project']}/locations/{p['location']}"
         return self.store.create(parent, pb)
@@ -250,7 +221,7 @@ class FakeVertexApp:
         return page.json()
 
     def _cancel(self, request: Request, p: dict[str, str]) -> str:
-        _json_object(request.body, required=False)
+        json_object(request.body, required=False)
         self.store.cancel(_job_name(p))
         return "{}"
 
@@ -266,7 +237,7 @@ class FakeVertexApp:
 
     def _admin(self, request: Request, route: str) -> dict[str, Any]:
         key = (request.method, route)
-        body = _json_object(request.body, required=False) if request.method == "POST" else {}
+        body = json_object(request.body, required=False) if request.method == "POST" else {}
         try:
             if key == ("GET", "health"):
                 return {"ok": True}
@@ -398,26 +369,6 @@ def _query_value(query: dict[str, list[str]], *names: str) -> str:
         if name in query:
             return query[name][-1]
     return ""
-
-
-def _json_object(body: bytes, *, required: bool) -> dict[str, Any]:
-    if not body.strip():
-        if required:
-            raise bad_request("Invalid JSON payload received. The request body is empty.", [])
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise bad_request(f"Invalid JSON payload received. {exc}.", []) from None
-    if not isinstance(data, dict):
-        raise bad_request(
-            f"Invalid JSON payload received. Expected an object, got {type(data).__name__}.", []
-        )
-    return data
-
-
-def _json_response(status: int, data: Any) -> Response:
-    return Response(status, json.dumps(data).encode("utf-8"))
 
 
 class AppControls:

@@ -29,8 +29,9 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request
+from cjob_emu.fake_api.app import AppControls, FakeVertexApp
 from cjob_emu.fake_api.simulated_runner import Outcome
+from cjob_emu.fake_api.wire import Request
 
 if TYPE_CHECKING:
     import responses

@@ -31,7 +31,6 @@ from urllib.parse import parse_qs, quote, unquote
 
 from cjob_emu.errors import GcsPathError
 from cjob_emu.executor.gcs import GcsRoot
-from cjob_emu.fake_api.app import JSON_TYPE, Request, Response
 from cjob_emu.fake_api.rpc import ApiError, not_found
 from cjob_emu.fake_api.storage_meta import (
     MetadataStore,
@@ -39,6 +38,7 @@ from cjob_emu.fake_api.storage_meta import (
     check_preconditions,
     writable,
 )
+from cjob_emu.fake_api.wire import JSON_TYPE, Request, Response, json_object
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _TEMP_PREFIX = ".cjob-emu-upload-"
@@ -156,7 +156,7 @@ class StorageApi:
         return {"kind": "storage#buckets", "items": [self._bucket(n) for n in names]}
 
     def _create_bucket(self, request: Request) -> dict[str, Any]:
-        body = _json_body(request.body)
+        body = json_object(request.body, required=False)
         name = body.get("name")
         if not isinstance(name, str):
             raise _invalid("Bucket name is required.")
@@ -272,14 +272,15 @@ class StorageApi:
                 replace: bool) -> dict[str, Any]:
         path = self._file(bucket, name, must_exist=True)
         self._check(bucket, name, query)
-        self.meta.update(bucket, name, path, _json_body(request.body), replace=replace)
+        changes = json_object(request.body, required=False)
+        self.meta.update(bucket, name, path, changes, replace=replace)
         return self._object(bucket, name, path)
 
     def _object_action(self, request: Request, query: dict[str, str],
                        match: re.Match[str]) -> dict[str, Any]:
         """copyTo, rewriteTo (done in one call) and compose."""
         bucket, name = unquote(match["bucket"]), unquote(match["name"])
-        body = _json_body(request.body) if request.body.strip() else {}
+        body = json_object(request.body, required=False)
         if match["action"] is None:  # compose: ``name`` is the destination
             return self._compose(bucket, name, body, query)
         to_bucket, to_name = unquote(match["to_bucket"]), unquote(match["to_name"])
@@ -358,7 +359,7 @@ class StorageApi:
                 fields["contentType"] = media_type
             return _json(request.base, self._store(bucket, name, data, fields))
         if kind == "resumable":
-            metadata = _json_body(request.body) if request.body.strip() else {}
+            metadata = json_object(request.body, required=False)
             name = str(query.get("name") or metadata.get("name", ""))
             self._check(bucket, name, query)  # the name and the preconditions, now
             fields = writable(metadata)
@@ -445,7 +446,7 @@ def _multipart(request: Request) -> tuple[dict[str, Any], bytes, str | None]:
         contents.append(body[:-2] if body.endswith(b"\r\n") else body)
         typed = re.search(rb"(?im)^content-type:[ \t]*([^\r\n]+)", head)
         media_type = typed.group(1).decode("latin-1").strip() if typed else None
-    metadata = _json_body(contents[0])
+    metadata = json_object(contents[0], required=False)
     return metadata, contents[1], media_type
 
 
@@ -485,16 +486,6 @@ def _unpack_token(token: str) -> str:
         return base64.urlsafe_b64decode(token.encode()).decode()
     except (ValueError, binascii.Error):
         raise _invalid(f"Invalid pageToken {token!r}.") from None
-
-
-def _json_body(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except (ValueError, RecursionError):
-        raise _invalid("Invalid JSON in the request body.") from None
-    if not isinstance(data, dict):
-        raise _invalid("The request body must be a JSON object.")
-    return data
 
 
 def _json(base: str, data: dict[str, Any]) -> Response:
