@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,30 +35,20 @@ from google.cloud.aiplatform_v1 import CustomJob, JobState
 from google.protobuf import json_format
 
 from cjob_emu.executor.gcs import GcsRoot
+from cjob_emu.fake_api.faults import Faults
 from cjob_emu.fake_api.filters import FilterError, compile_filter
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
 from cjob_emu.fake_api.runner_protocol import JobError, Runner
-from cjob_emu.fake_api.simulated_runner import Faults, Outcome, ScriptedOutcome, SimulatedRunner
+from cjob_emu.fake_api.simulated_runner import Outcome, ScriptedOutcome, SimulatedRunner
 from cjob_emu.fake_api.storage import StorageApi
 from cjob_emu.fake_api.store import MODES, JobStore
+from cjob_emu.fake_api.vertex_urls import job_name, parent, route
 from cjob_emu.fake_api.wire import Request, Response, error_response, json_object, json_response
 
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/_cjob_emu/"
 STORAGE_PREFIXES = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
-
-_API_PATH = re.compile(
-    r"^/(?:v1|v1beta1|ui)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/"
-    r"(?P<rest>.+)$"
-)
-_ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
-    (re.compile(r"^customJobs$"), {"GET": "list", "POST": "create"}),
-    (re.compile(r"^customJobs/(?P<id>[^/:]+)$"), {"GET": "get", "DELETE": "delete"}),
-    (re.compile(r"^customJobs/(?P<id>[^/:]+):cancel$"), {"POST": "cancel"}),
-    (re.compile(r"^operations/(?P<id>[^/:]+)$"), {"GET": "get_operation"}),
-]
-
 
 def _output_only_fields() -> frozenset[str]:
     from cjob_emu.validate.docstrings import output_only_fields
@@ -126,7 +115,7 @@ class FakeVertexApp:
                 return self.storage.handle(request, path)
             if self.faults.latency:
                 time.sleep(self.faults.latency)
-            method, params = self._route(request.method, path)
+            method, params = route(request.method, path)
             fault = self.faults.take(method)
             if fault is not None:
                 raise fault
@@ -138,34 +127,12 @@ class FakeVertexApp:
             error = ApiError("INTERNAL", f"cjob-emu internal error: {type(exc).__name__}: {exc}")
             return error_response(error)
 
-    def _route(self, http_method: str, path: str) -> tuple[str, dict[str, str]]:
-        match = _API_PATH.match(path)
-        if match:
-            for pattern, methods in _ROUTES:
-                found = pattern.match(match["rest"])
-                if found is None:
-                    continue
-                method = methods.get(http_method)
-                if method is None:
-                    allowed = ", ".join(sorted(methods))
-                    raise ApiError(
-                        "UNIMPLEMENTED",
-                        f"Method {http_method} is not allowed on {path}; allowed: {allowed}.",
-                        http_status=405,
-                        headers={"Allow": allowed},
-                    )
-                params = {"project": match["project"], "location": match["location"]}
-                params.update(found.groupdict())
-                return method, params
-        raise not_found(f"The requested URL {path} was not found on this server.")
-
     # -- API methods -----------------------------------------------------------------------
 
     def _create(self, request: Request, p: dict[str, str]) -> str:
         data = json_object(request.body, required=True)
         pb = self._parse_job(data, p["location"])
-        parent = f"projects/{p['project']}/locations/{p['location']}"
-        return self.store.create(parent, pb)
+        return self.store.create(parent(p), pb)
 
     def _parse_job(self, data: dict[str, Any], location: str) -> Any:
         from cjob_emu.spec import schema_errors
@@ -195,7 +162,7 @@ class FakeVertexApp:
         return pb
 
     def _get(self, request: Request, p: dict[str, str]) -> str:
-        return self.store.get(_job_name(p))
+        return self.store.get(job_name(p))
 
     def _list(self, request: Request, p: dict[str, str]) -> str:
         query = parse_qs(request.query, keep_blank_values=True)
@@ -210,9 +177,8 @@ class FakeVertexApp:
         except ValueError:
             message = f"Invalid value for page_size: {size_text!r} is not an integer."
             raise bad_request(message, [("page_size", message)]) from None
-        parent = f"projects/{p['project']}/locations/{p['location']}"
         page = self.store.list(
-            parent,
+            parent(p),
             predicate,
             filter_text=filter_text,
             page_size=page_size,
@@ -222,16 +188,14 @@ class FakeVertexApp:
 
     def _cancel(self, request: Request, p: dict[str, str]) -> str:
         json_object(request.body, required=False)
-        self.store.cancel(_job_name(p))
+        self.store.cancel(job_name(p))
         return "{}"
 
     def _delete(self, request: Request, p: dict[str, str]) -> str:
-        return self.store.delete(_job_name(p))
+        return self.store.delete(job_name(p))
 
     def _get_operation(self, request: Request, p: dict[str, str]) -> str:
-        return self.store.get_operation(
-            f"projects/{p['project']}/locations/{p['location']}/operations/{p['id']}"
-        )
+        return self.store.get_operation(f"{parent(p)}/operations/{p['id']}")
 
     # -- admin -----------------------------------------------------------------------------
 
@@ -358,10 +322,6 @@ def _job_state(state: str | int) -> int:
     except (KeyError, ValueError, AttributeError):
         names = ", ".join(s.name for s in states if s != JobState.JOB_STATE_UNSPECIFIED)
         raise ValueError(f"not a job state: {state!r}; one of {names}") from None
-
-
-def _job_name(p: Mapping[str, str]) -> str:
-    return f"projects/{p['project']}/locations/{p['location']}/customJobs/{p['id']}"
 
 
 def _query_value(query: dict[str, list[str]], *names: str) -> str:
