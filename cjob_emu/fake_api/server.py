@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from cjob_emu.errors import EnvironmentProblem
-from cjob_emu.fake_api.app import AppControls, FakeVertexApp
+from cjob_emu.fake_api.admin import AdminControls, ApiState
+from cjob_emu.fake_api.app import FakeVertexApp
 from cjob_emu.fake_api.rpc import ApiError
 from cjob_emu.fake_api.runner_protocol import Runner
 from cjob_emu.fake_api.simulated_runner import Outcome
@@ -179,7 +180,7 @@ class _Server(ThreadingHTTPServer):
             self._open.clear()
 
 
-class FakeVertexServer(AppControls):
+class FakeVertexServer(AdminControls):
     """The fake Vertex API served over HTTP on ``host:port`` (port 0: a free one).
 
     Use as a context manager, or :meth:`start` and :meth:`stop`. Point the SDK at
@@ -217,6 +218,10 @@ class FakeVertexServer(AppControls):
         self._thread: threading.Thread | None = None
         self._extra: set[_Server] = set()
         self._extra_lock = threading.Lock()
+
+    @property
+    def api_state(self) -> ApiState:
+        return self.app.api_state
 
     @property
     def gcs_root(self) -> Path | None:

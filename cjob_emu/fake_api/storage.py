@@ -40,6 +40,9 @@ from cjob_emu.fake_api.storage_meta import (
 )
 from cjob_emu.fake_api.wire import JSON_TYPE, Request, Response, json_object
 
+STORAGE_PREFIXES = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
+"""The paths of the Cloud Storage JSON API (metadata, uploads, downloads)."""
+
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _TEMP_PREFIX = ".cjob-emu-upload-"
 _DEFAULT_MAX_RESULTS = 1000
