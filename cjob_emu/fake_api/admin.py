@@ -33,7 +33,8 @@ from cjob_emu.fake_api.faults import Faults
 from cjob_emu.fake_api.rpc import ApiError, not_found
 from cjob_emu.fake_api.runner_protocol import JobError
 from cjob_emu.fake_api.simulated_runner import Outcome, ScriptedOutcome, SimulatedRunner
-from cjob_emu.fake_api.store import JobStore, job_document
+from cjob_emu.fake_api.state_files import job_document
+from cjob_emu.fake_api.store import JobStore
 from cjob_emu.fake_api.wire import Request, Response, json_object, json_response
 
 ADMIN_PREFIX = "/_cjob_emu/"

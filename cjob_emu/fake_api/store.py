@@ -10,8 +10,8 @@ messages); rendering them is the callers' job. A message it has handed out never
 changes: every change of a job replaces its message, so callers may read one
 without the store's lock.
 
-With a state directory each job lives in ``<dir>/customJobs/<id>.json``,
-replaced atomically on every change, so the jobs survive a restart.
+With a state directory the jobs are kept in files (:mod:`.state_files`) and survive
+a restart.
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from google.cloud.aiplatform_v1 import (
@@ -37,12 +34,12 @@ from google.cloud.aiplatform_v1 import (
     JobState,
 )
 from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2
 
-from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
 from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Runner
 from cjob_emu.fake_api.simulated_runner import CANCELLED_ERROR, held_run, replica_failure_message
+from cjob_emu.fake_api.state_files import StateFiles, StoredJob
 
 log = logging.getLogger(__name__)
 
@@ -87,28 +84,6 @@ class Page:
     next_page_token: str
 
 
-@dataclass(frozen=True)
-class StoredJob:
-    """A job as the store keeps it: its order of creation, its mode, its message and
-    how far its run got (the run's snapshot, ``None`` for a run that cannot resume)."""
-
-    seq: int
-    mode: str
-    job: Any
-    run: Mapping[str, Any] | None
-
-
-def job_document(stored: StoredJob) -> dict[str, Any]:
-    """The JSON form of a stored job (the job as REST JSON): what its state file holds and
-    what the admin state lists."""
-    return {
-        "seq": stored.seq,
-        "mode": stored.mode,
-        "job": json_format.MessageToDict(stored.job),
-        "run": dict(stored.run) if stored.run is not None else None,
-    }
-
-
 class JobStore:
     """Jobs by resource name; thread-safe; optionally persisted to a directory."""
 
@@ -130,9 +105,9 @@ class JobStore:
         self._operations: dict[str, Any] = {}  # Operation protobuf messages by name
         self._seq = 0
         self._ids: set[str] = set()
-        self._dir = Path(state_dir) / "customJobs" if state_dir is not None else None
-        if self._dir is not None:
-            self._load()
+        self._files = StateFiles(state_dir) if state_dir is not None else None
+        if self._files is not None:
+            self._load(self._files)
 
     # -- the API methods -------------------------------------------------------------------
 
@@ -386,51 +361,23 @@ class JobStore:
         snapshot = record.run.snapshot() if record.run is not None else None
         return StoredJob(record.seq, record.mode, record.pb, snapshot)
 
-    # -- persistence -----------------------------------------------------------------------
-
-    def _path(self, record: _Record) -> Path:
-        assert self._dir is not None
-        return self._dir / (record.pb.name.rsplit("/", 1)[-1] + ".json")
+    # -- the state files -------------------------------------------------------------------
 
     def _save(self, record: _Record) -> None:
-        if self._dir is None:
-            return
-        data = json.dumps(job_document(self._stored(record)))
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data)
-            os.replace(tmp, self._path(record))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if self._files is not None:
+            self._files.save(self._stored(record))
 
     def _unsave(self, record: _Record) -> None:
-        if self._dir is not None:
-            self._path(record).unlink(missing_ok=True)
+        if self._files is not None:
+            self._files.remove(record.pb.name)
 
-    def _load(self) -> None:
-        assert self._dir is not None
-        try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            paths = sorted(self._dir.glob("*.json"))
-        except OSError as exc:
-            raise EnvironmentProblem(f"state directory {self._dir}: {exc.strerror}") from None
-        for stale in self._dir.glob(".tmp-*"):
-            stale.unlink(missing_ok=True)
-        for path in paths:
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                pb = CustomJob.pb()()
-                json_format.ParseDict(doc["job"], pb)
-                record = _Record(int(doc["seq"]), pb, str(doc["mode"]))
-            except (OSError, ValueError, KeyError, TypeError, json_format.ParseError) as exc:
-                log.warning("skipping unreadable job file %s: %s", path, exc)
-                continue
-            self._jobs[pb.name] = record
-            self._ids.add(pb.name.rsplit("/", 1)[-1])
+    def _load(self, files: StateFiles) -> None:
+        for stored in files.load():
+            record = _Record(stored.seq, stored.job, stored.mode)
+            self._jobs[stored.job.name] = record
+            self._ids.add(stored.job.name.rsplit("/", 1)[-1])
             self._seq = max(self._seq, record.seq)
-            self._restore_run(record, doc.get("run"))
+            self._restore_run(record, stored.run)
 
     def _restore_run(self, record: _Record, snapshot: Mapping[str, Any] | None) -> None:
         if record.terminal:
