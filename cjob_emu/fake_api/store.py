@@ -1,4 +1,4 @@
-"""The fake API's jobs (moto's backend): ids, states and times, paging, persistence.
+"""The fake API's jobs (moto's backend): ids, states and times, paging, the state rules.
 
 Every state change goes through :class:`JobStore`, which keeps Vertex's rules:
 ``startTime`` when a job first runs, ``endTime`` and no further change once it
