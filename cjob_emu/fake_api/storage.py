@@ -174,16 +174,19 @@ class StorageApi:
         return self.files.update(p["bucket"], p["name"], changes, replace=replace)
 
     def _copy(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
-        body = json_object(request.body, required=False)
-        return self.files.copy(p["bucket"], p["name"], p["to_bucket"], p["to_name"], query, body)
+        return self._copied(request, query, p)
 
     def _rewrite(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
         """A rewrite done in one call: a copy, said the rewrite way."""
-        resource = self._copy(request, query, p)
-        assert isinstance(resource, dict)
+        resource = self._copied(request, query, p)
         size = resource["size"]
         return {"kind": "storage#rewriteResponse", "totalBytesRewritten": size,
                 "objectSize": size, "done": True, "resource": resource}
+
+    def _copied(self, request: Request, query: dict[str, str], p: dict[str, str]
+                ) -> dict[str, Any]:
+        body = json_object(request.body, required=False)
+        return self.files.copy(p["bucket"], p["name"], p["to_bucket"], p["to_name"], query, body)
 
     def _compose(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
         body = json_object(request.body, required=False)
