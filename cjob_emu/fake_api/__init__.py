@@ -12,6 +12,6 @@ from cjob_emu.fake_api.app import FakeVertexApp
 from cjob_emu.fake_api.mock import VertexMock
 from cjob_emu.fake_api.sdk import sdk_pointed_at
 from cjob_emu.fake_api.server import FakeVertexServer
-from cjob_emu.fake_api.simulate import Outcome
+from cjob_emu.fake_api.simulated_runner import Outcome
 
 __all__ = ["FakeVertexApp", "FakeVertexServer", "Outcome", "VertexMock", "sdk_pointed_at"]

@@ -19,16 +19,22 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
 
 from cjob_emu.errors import EnvironmentProblem, InputError, InvalidJobError
+from cjob_emu.executor import (
+    Backend,
+    Event,
+    ImageMapLike,
+    RunningJob,
+    RunOptions,
+    StateChanged,
+    submit,
+)
 from cjob_emu.fake_api.rpc import ApiError, bad_request
-from cjob_emu.fake_api.runners import Report
-
-if TYPE_CHECKING:
-    from cjob_emu.executor import Backend, Event, ImageMapLike, RunningJob, RunOptions
+from cjob_emu.fake_api.runner_protocol import Report
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +134,6 @@ class ExecutorRunner:
         self._storage = storage
 
     def start(self, job: CustomJob, report: Report) -> ExecutorRun:
-        from cjob_emu import executor
-
         self._ensure_dispatcher()
         run = ExecutorRun(report, job.name)
         location = job.name.split("/")[3] if job.name.count("/") >= 5 else None
@@ -137,7 +141,7 @@ class ExecutorRunner:
         if self._work_dir is not None:
             run_dir = os.path.join(self._work_dir, "runs", job.name.rsplit("/", 1)[-1])
         try:
-            running = executor.submit(
+            running = submit(
                 job,
                 backend=self._backend,
                 gcs_root=self._gcs_root,
@@ -211,8 +215,6 @@ class ExecutorRunner:
                 self._dispatcher.start()
 
     def _dispatch(self) -> None:
-        from cjob_emu.executor import StateChanged
-
         while (item := self._events.get()) is not None:
             run, event = item
             if not isinstance(event, StateChanged):

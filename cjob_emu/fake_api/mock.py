@@ -29,8 +29,10 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request
-from cjob_emu.fake_api.simulate import Outcome
+from cjob_emu.fake_api.admin import AdminControls, ApiState
+from cjob_emu.fake_api.app import FakeVertexApp
+from cjob_emu.fake_api.simulated_runner import Outcome
+from cjob_emu.fake_api.wire import Request
 
 if TYPE_CHECKING:
     import responses
@@ -45,7 +47,7 @@ STORAGE_URL_PATTERN = re.compile(r"^https?://[^/?#]+/(?:upload/|download/)?stora
 _METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS")
 
 
-class VertexMock(AppControls, contextlib.ContextDecorator):
+class VertexMock(AdminControls, contextlib.ContextDecorator):
     """Answer the SDK's Vertex REST calls in-process (see the module docstring)."""
 
     def __init__(
@@ -62,6 +64,10 @@ class VertexMock(AppControls, contextlib.ContextDecorator):
         )
         self._passthrough = tuple(passthrough)
         self._mock: responses.RequestsMock | None = None
+
+    @property
+    def api_state(self) -> ApiState:
+        return self.app.api_state
 
     @property
     def responses(self) -> responses.RequestsMock:

@@ -110,5 +110,9 @@ def bad_request(message: str, violations: Iterable[tuple[str, str]]) -> ApiError
     return ApiError("INVALID_ARGUMENT", message, details=details if field_violations else ())
 
 
+def invalid_argument(message: str) -> ApiError:
+    return ApiError("INVALID_ARGUMENT", message)
+
+
 def not_found(message: str) -> ApiError:
     return ApiError("NOT_FOUND", message)

@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from cjob_emu.errors import EnvironmentProblem
-from cjob_emu.fake_api.app import AppControls, FakeVertexApp, Request, Response
+from cjob_emu.fake_api.admin import AdminControls, ApiState
+from cjob_emu.fake_api.app import FakeVertexApp
 from cjob_emu.fake_api.rpc import ApiError
-from cjob_emu.fake_api.runners import Runner
-from cjob_emu.fake_api.simulate import Outcome
+from cjob_emu.fake_api.runner_protocol import Runner
+from cjob_emu.fake_api.simulated_runner import Outcome
+from cjob_emu.fake_api.wire import Request, Response, error_response
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, status: str, message: str) -> None:
         self.close_connection = True
-        error = ApiError(status, message)
-        self._write(Response(error.http_status, error.body_bytes()))
+        self._write(error_response(ApiError(status, message)))
 
     def _write(self, response: Response, *, head_only: bool = False) -> None:
         try:
@@ -140,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         # http.server's own 5xx answers are 501 (unknown method) and 505 (HTTP version).
         status = "INVALID_ARGUMENT" if code < 500 else "UNIMPLEMENTED"
         error = ApiError(status, message or HTTPStatus(code).phrase, http_status=code)
-        self._write(Response(code, error.body_bytes()))
+        self._write(error_response(error))
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -179,7 +180,7 @@ class _Server(ThreadingHTTPServer):
             self._open.clear()
 
 
-class FakeVertexServer(AppControls):
+class FakeVertexServer(AdminControls):
     """The fake Vertex API served over HTTP on ``host:port`` (port 0: a free one).
 
     Use as a context manager, or :meth:`start` and :meth:`stop`. Point the SDK at
@@ -217,6 +218,10 @@ class FakeVertexServer(AppControls):
         self._thread: threading.Thread | None = None
         self._extra: set[_Server] = set()
         self._extra_lock = threading.Lock()
+
+    @property
+    def api_state(self) -> ApiState:
+        return self.app.api_state
 
     @property
     def gcs_root(self) -> Path | None:

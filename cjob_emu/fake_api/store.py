@@ -1,12 +1,17 @@
-"""The fake API's jobs: ids, states and times, list filters and paging, persistence.
+"""The fake API's jobs (moto's backend): ids, states and times, paging, the state rules.
 
 Every state change goes through :class:`JobStore`, which keeps Vertex's rules:
 ``startTime`` when a job first runs, ``endTime`` and no further change once it
 ends, cancel only before the end, delete only after it. Runs (simulated or
-executed) only report; see :mod:`cjob_emu.fake_api.runners`.
+executed) only report; see :mod:`cjob_emu.fake_api.runner_protocol`.
 
-With a state directory each job lives in ``<dir>/customJobs/<id>.json``,
-replaced atomically on every change, so the jobs survive a restart.
+The store answers with messages (``CustomJob`` and ``Operation`` protobuf
+messages); rendering them is the callers' job. A message it has handed out never
+changes: every change of a job replaces its message, so callers may read one
+without the store's lock.
+
+With a state directory the jobs are kept in files (:mod:`.state_files`) and survive
+a restart.
 """
 
 from __future__ import annotations
@@ -14,32 +19,28 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import os
 import secrets
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from google.cloud.aiplatform_v1 import (
     CustomJob,
     DeleteOperationMetadata,
     JobState,
-    ListCustomJobsResponse,
 )
 from google.longrunning import operations_pb2
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2
 
-from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.executor.outcomes import TERMINAL_STATES, replica_failure_message
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
-from cjob_emu.fake_api.runners import JobError, JobRun, Runner
-from cjob_emu.fake_api.simulate import CANCELLED_ERROR, held_run
+from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Runner
+from cjob_emu.fake_api.simulated_runner import CANCELLED_ERROR, held_run
+from cjob_emu.fake_api.state_files import StateFiles, StoredJob
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,6 @@ _STATES = frozenset(int(s) for s in JobState)  # type: ignore[attr-defined]
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
-_LIST_KEY = ListCustomJobsResponse.pb().DESCRIPTOR.fields_by_name["custom_jobs"].json_name
-_TOKEN_KEY = ListCustomJobsResponse.pb().DESCRIPTOR.fields_by_name["next_page_token"].json_name
 _LOST_ERROR: JobError = (
     13,
     "cjob-emu restarted while this job ran in executor mode; the run was lost. What its "
@@ -63,36 +62,22 @@ _LOST_ERROR: JobError = (
 @dataclass
 class _Record:
     seq: int
-    pb: Any  # the CustomJob protobuf message, the single source of truth
+    pb: Any  # the CustomJob protobuf message, the single source of truth; replaced on change
     mode: str
     run: JobRun | None = None
     generation: int = 0  # bumped when an admin takes the job away from its run
-    text: str | None = None  # cached REST JSON, dropped on every change
 
     @property
     def terminal(self) -> bool:
         return self.pb.state in TERMINAL_STATES
 
-    def rest_json(self) -> str:
-        if self.text is None:
-            self.text = json_format.MessageToJson(self.pb, indent=None)
-        return self.text
-
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list answer, as REST JSON text."""
+    """One page of a list answer: ``CustomJob`` protobuf messages, newest first."""
 
-    jobs: list[str]
+    jobs: list[Any]
     next_page_token: str
-
-    def json(self) -> str:
-        parts = []
-        if self.jobs:
-            parts.append(f'"{_LIST_KEY}": [' + ", ".join(self.jobs) + "]")
-        if self.next_page_token:
-            parts.append(f'"{_TOKEN_KEY}": ' + json.dumps(self.next_page_token))
-        return "{" + ", ".join(parts) + "}"
 
 
 class JobStore:
@@ -113,17 +98,18 @@ class JobStore:
         self._clock = clock or _now_ns
         self._lock = threading.RLock()
         self._jobs: dict[str, _Record] = {}
-        self._operations: dict[str, str] = {}
+        self._operations: dict[str, Any] = {}  # Operation protobuf messages by name
         self._seq = 0
         self._ids: set[str] = set()
-        self._dir = Path(state_dir) / "customJobs" if state_dir is not None else None
-        if self._dir is not None:
-            self._load()
+        self._files = StateFiles(state_dir) if state_dir is not None else None
+        if self._files is not None:
+            self._load(self._files)
 
     # -- the API methods -------------------------------------------------------------------
 
-    def create(self, parent: str, pb: Any) -> str:
-        """Store a validated job under ``parent`` in PENDING, start its run; its REST JSON."""
+    def create(self, parent: str, pb: Any) -> Any:
+        """Store a validated job (a message the store now owns) under ``parent`` in PENDING,
+        start its run; the job."""
         mode = self._mode_of(pb)
         runner = self._runner(mode)
         now = self._clock()
@@ -152,15 +138,15 @@ class JobStore:
                 run.cancel()  # cancelled, forced or reset while it started
             if current:
                 self._save(record)
-            return record.rest_json()
+            return record.pb
 
-    def get(self, name: str) -> str:
-        """The job's REST JSON; reading a job is what moves a simulated one."""
+    def get(self, name: str) -> Any:
+        """The job; reading a job is what moves a simulated one."""
         with self._lock:
             record = self._record(name)
             if record.run is not None and not record.terminal:
                 record.run.on_poll()
-            return record.rest_json()
+            return record.pb
 
     def list(self, parent: str, predicate: Callable[[Any], bool], *, filter_text: str,
              page_size: int, page_token: str) -> Page:
@@ -188,7 +174,7 @@ class JobStore:
                     break
                 page.append(record)
             token = _make_token(page[-1].seq, fingerprint) if more else ""
-            return Page([r.rest_json() for r in page], token)
+            return Page([r.pb for r in page], token)
 
     def cancel(self, name: str) -> None:
         """Ask the job's run to stop: CANCELLING now, CANCELLED when it has stopped."""
@@ -208,8 +194,8 @@ class JobStore:
             else:
                 record.run.cancel()
 
-    def delete(self, name: str) -> str:
-        """Remove an ended job; the REST JSON of the (already done) delete Operation."""
+    def delete(self, name: str) -> Any:
+        """Remove an ended job; the (already done) delete ``Operation``."""
         with self._lock:
             record = self._record(name)
             if not record.terminal:
@@ -229,21 +215,20 @@ class JobStore:
             metadata.generic_metadata.update_time.FromNanoseconds(now)
             op.metadata.Pack(metadata)
             op.response.Pack(empty_pb2.Empty())
-            text = json_format.MessageToJson(op, indent=None)
-            self._operations[op_name] = text
-            return text
+            self._operations[op_name] = op
+            return op
 
-    def get_operation(self, name: str) -> str:
+    def get_operation(self, name: str) -> Any:
         with self._lock:
-            text = self._operations.get(name)
-        if text is None:
+            op = self._operations.get(name)
+        if op is None:
             raise not_found(f"Operation {name} is not found.")
-        return text
+        return op
 
     # -- admin -----------------------------------------------------------------------------
 
-    def force(self, name: str, state: int, error: JobError | None = None) -> str:
-        """Put a job in ``state`` now, taking it from its run; its REST JSON.
+    def force(self, name: str, state: int, error: JobError | None = None) -> Any:
+        """Put a job in ``state`` now, taking it from its run; the job.
 
         The run (a real one is cancelled) no longer moves the job; it stays in the
         forced state until cancelled or forced again. FAILED without an error gets
@@ -262,7 +247,7 @@ class JobStore:
             if error is None and state == JobState.JOB_STATE_CANCELLED:
                 error = CANCELLED_ERROR
             self._set_state(record, state, error, forced=True)
-            return record.rest_json()
+            return record.pb
 
     def reset(self) -> None:
         """Forget every job and operation (cancelling real runs), also on disk."""
@@ -275,15 +260,15 @@ class JobStore:
             self._operations.clear()
             self._ids.clear()
 
-    def dump(self) -> dict[str, Any]:
-        """Every job (REST JSON plus mode and run progress) and operation, for inspection."""
+    def jobs(self) -> Sequence[StoredJob]:
+        """Every job, oldest first, without moving any of them."""
         with self._lock:
-            return {
-                "defaultMode": self.default_mode,
-                "jobs": [self._document(r) for r in sorted(self._jobs.values(),
-                                                           key=lambda r: r.seq)],
-                "operations": [json.loads(t) for t in self._operations.values()],
-            }
+            return [self._stored(r) for r in sorted(self._jobs.values(), key=lambda r: r.seq)]
+
+    def operations(self) -> Sequence[Any]:
+        """Every ``Operation`` still kept (those of deletes), oldest first."""
+        with self._lock:
+            return list(self._operations.values())
 
     def close(self) -> None:
         """Stop every runner (real runs are cancelled)."""
@@ -304,7 +289,7 @@ class JobStore:
 
     def _set_state(self, record: _Record, state: int, error: JobError | None,
                    *, forced: bool = False) -> None:
-        pb = record.pb
+        pb = _copy(record.pb)  # the old message may be in a caller's hands
         now = self._clock()
         if state == JobState.JOB_STATE_RUNNING and not pb.HasField("start_time"):
             pb.start_time.FromNanoseconds(now)
@@ -320,7 +305,7 @@ class JobStore:
             pb.ClearField("error")
         pb.state = state
         pb.update_time.FromNanoseconds(now)
-        record.text = None
+        record.pb = pb
         self._save(record)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -368,60 +353,27 @@ class JobStore:
                 self._ids.add(candidate)
                 return candidate
 
-    def _document(self, record: _Record) -> dict[str, Any]:
+    def _stored(self, record: _Record) -> StoredJob:
         snapshot = record.run.snapshot() if record.run is not None else None
-        return {
-            "seq": record.seq,
-            "mode": record.mode,
-            "job": json.loads(record.rest_json()),
-            "run": dict(snapshot) if snapshot is not None else None,
-        }
+        return StoredJob(record.seq, record.mode, record.pb, snapshot)
 
-    # -- persistence -----------------------------------------------------------------------
-
-    def _path(self, record: _Record) -> Path:
-        assert self._dir is not None
-        return self._dir / (record.pb.name.rsplit("/", 1)[-1] + ".json")
+    # -- the state files -------------------------------------------------------------------
 
     def _save(self, record: _Record) -> None:
-        if self._dir is None:
-            return
-        data = json.dumps(self._document(record))
-        fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data)
-            os.replace(tmp, self._path(record))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if self._files is not None:
+            self._files.save(self._stored(record))
 
     def _unsave(self, record: _Record) -> None:
-        if self._dir is not None:
-            self._path(record).unlink(missing_ok=True)
+        if self._files is not None:
+            self._files.remove(record.pb.name)
 
-    def _load(self) -> None:
-        assert self._dir is not None
-        try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            paths = sorted(self._dir.glob("*.json"))
-        except OSError as exc:
-            raise EnvironmentProblem(f"state directory {self._dir}: {exc.strerror}") from None
-        for stale in self._dir.glob(".tmp-*"):
-            stale.unlink(missing_ok=True)
-        for path in paths:
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                pb = CustomJob.pb()()
-                json_format.ParseDict(doc["job"], pb)
-                record = _Record(int(doc["seq"]), pb, str(doc["mode"]))
-            except (OSError, ValueError, KeyError, TypeError, json_format.ParseError) as exc:
-                log.warning("skipping unreadable job file %s: %s", path, exc)
-                continue
-            self._jobs[pb.name] = record
-            self._ids.add(pb.name.rsplit("/", 1)[-1])
+    def _load(self, files: StateFiles) -> None:
+        for stored in files.load():
+            record = _Record(stored.seq, stored.job, stored.mode)
+            self._jobs[stored.job.name] = record
+            self._ids.add(stored.job.name.rsplit("/", 1)[-1])
             self._seq = max(self._seq, record.seq)
-            self._restore_run(record, doc.get("run"))
+            self._restore_run(record, stored.run)
 
     def _restore_run(self, record: _Record, snapshot: Mapping[str, Any] | None) -> None:
         if record.terminal:
@@ -446,9 +398,13 @@ def _now_ns() -> int:
 
 def _view(pb: Any) -> CustomJob:
     """A proto-plus copy of the job for a runner, so it cannot change the stored one."""
-    copy = CustomJob.pb()()
+    return CustomJob.wrap(_copy(pb))
+
+
+def _copy(pb: Any) -> Any:
+    copy = type(pb)()
     copy.CopyFrom(pb)
-    return CustomJob.wrap(copy)
+    return copy
 
 
 def _fingerprint(parent: str, filter_text: str) -> str:

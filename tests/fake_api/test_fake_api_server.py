@@ -605,7 +605,7 @@ def test_jobs_survive_a_restart_with_a_state_dir(tmp_path: Path) -> None:
 
 
 def test_executor_jobs_cut_short_by_a_restart_come_back_failed(tmp_path: Path) -> None:
-    from cjob_emu.fake_api.simulate import Outcome
+    from cjob_emu.fake_api.simulated_runner import Outcome
 
     class _Forgetful:
         """A runner whose runs cannot be resumed, like the executor's."""
