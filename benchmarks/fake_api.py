@@ -100,7 +100,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def cjob_emu_server() -> Iterator[str]:
     gcs = tempfile.mkdtemp(prefix="cjob-emu-bench-")
-    code = ("from cjob_emu.fake_api.cli_support import serve; "
+    code = ("from cjob_emu.cli.serve import serve; "
             f"raise SystemExit(serve(port=0, gcs_root={gcs!r}))")
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api import FakeVertexServer
-from cjob_emu.fake_api.cli_support import serve
+from cjob_emu.cli.serve import serve
 
 PARENT = "projects/proj/locations/us-central1"
 JOB: dict[str, Any] = {
