@@ -15,8 +15,6 @@ The public API, imported lazily so ``cjob-emu --help`` starts fast:
 
 from __future__ import annotations
 
-from typing import Any
-
 from cjob_emu import _lazy
 
 __version__ = "0.1.0"
@@ -52,14 +50,5 @@ _EXPORTS = {
         "JobCancelledError",
     ],
 }
-_WHERE = _lazy.where(_EXPORTS)
-
-__all__ = ["__version__", *_WHERE]
-
-
-def __getattr__(name: str) -> Any:
-    return _lazy.load(__name__, globals(), _WHERE, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, _names = _lazy.attach(__name__, _EXPORTS)
+__all__ = ["__version__", *_names]

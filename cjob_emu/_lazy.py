@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, MutableMapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from cjob_emu.optional import as_environment_problem
@@ -31,3 +32,23 @@ def load(
     value = getattr(loaded, name)
     namespace[name] = value
     return value
+
+
+def attach(
+    package: str, exports: Mapping[str, Sequence[str]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """``__getattr__``, ``__dir__`` and ``__all__`` for ``package``, whose public names
+    (module -> names in ``exports``) are imported on first use::
+
+        __getattr__, __dir__, __all__ = _lazy.attach(__name__, {"pkg.mod": ["name"]})
+    """
+    located = where(exports)
+    names = list(located)
+
+    def __getattr__(name: str) -> Any:
+        return load(package, vars(sys.modules[package]), located, name)
+
+    def __dir__() -> list[str]:
+        return sorted(names)
+
+    return __getattr__, __dir__, names

@@ -10,8 +10,6 @@ on first use, so the CLI starts without loading kfp or the aiplatform types.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cjob_emu import _lazy
 
 _EXPORTS = {
@@ -24,14 +22,4 @@ _EXPORTS = {
     "cjob_emu.launcher.contract": ["DEFAULT_LAUNCHER_TAG", "LAUNCHER_IMAGE_NAME"],
     "cjob_emu.converter.options": ["ROLES"],
 }
-_WHERE = _lazy.where(_EXPORTS)
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _lazy.load(__name__, globals(), _WHERE, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, _EXPORTS)

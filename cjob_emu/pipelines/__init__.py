@@ -10,22 +10,10 @@ and a missing kfp is an :class:`~cjob_emu.errors.EnvironmentProblem`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cjob_emu import _lazy
 
 _EXPORTS = {
     "cjob_emu.pipelines.run": ["run_pipeline", "PipelineRun", "TaskResult", "LaunchWarning"],
     "cjob_emu.pipelines.local_component": ["run_component"],
 }
-_WHERE = _lazy.where(_EXPORTS)
-
-__all__ = list(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _lazy.load(__name__, globals(), _WHERE, name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, _EXPORTS)
