@@ -41,6 +41,13 @@ def add_parser(commands: Any) -> None:
 
 def _pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a pipeline's container tasks running at once (default: the machine's cores)",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -80,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
             from cjob_emu.cli.run_pipeline import run_pipeline_file
 
             return run_pipeline_file(args, found.pipeline)
-        if args.param or args.artifact or args.pipeline_root or args.project:
+        if args.param or args.artifact or args.pipeline_root or args.project or args.max_parallel:
             raise InputError(
-                "--param, --artifact, --pipeline-root and --project apply to compiled pipelines"
+                "--param, --artifact, --pipeline-root, --project and --max-parallel apply to "
+                "compiled pipelines"
             )
         return _run_custom_job(args, found.job or {})
     finally:

@@ -29,6 +29,7 @@ from cjob_emu.executor import DEFAULT_WORK_DIR, ImageMap
 from cjob_emu.executor.events import LogLine
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.pipelines.run import DEFAULT_LOCATION, DEFAULT_PROJECT, LaunchWarning, run_pipeline
+from cjob_emu.pipelines.scheduler import DEFAULT_MAX_PARALLEL
 
 INPUTS_PREFIX = "gs://cjob-emu/inputs"
 """Where ``--artifact NAME=PATH`` copies a host file outside the gs:// root."""
@@ -130,6 +131,8 @@ def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     """Run the compiled pipeline ``spec`` with the ``run`` command's arguments."""
     if args.timeout is not None:
         raise InputError("--timeout applies to a CustomJob file; a pipeline's jobs keep theirs")
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise InputError(f"--max-parallel {args.max_parallel}: give 1 or more")
 
     def say(line: str) -> None:
         print(f"cjob-emu: {line}", file=sys.stderr, flush=True)
@@ -161,6 +164,7 @@ def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
             on_event=on_event,
             say=say,
             strict=args.strict,
+            max_parallel=args.max_parallel or DEFAULT_MAX_PARALLEL,
         )
     summary = {
         "run": run.name,

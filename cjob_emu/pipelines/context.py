@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +14,9 @@ from cjob_emu.executor.image_map import ImageMap
 from cjob_emu.launcher.placeholders import resolve_pipeline_placeholders
 from cjob_emu.pipelines.custom_job_task import CustomJobSettings
 from cjob_emu.pipelines.results import LaunchWarning, TaskResult
+from cjob_emu.pipelines.scheduler import Slots
+
+_AFTER_ITS_TASKS = sys.maxsize
 
 
 @dataclass
@@ -32,6 +37,28 @@ class RunContext:
     ignored: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    slots: Slots = field(default_factory=Slots)
+    stop_tasks: Callable[[], None] = lambda: None
+    _positions: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    """Stops the ordinary tasks running now (the docker backend removes their containers)."""
+
+    def record(self, result: TaskResult, position: tuple[int, ...]) -> None:
+        """Keep ``result`` in :attr:`tasks`, in the order of the pipeline's structure
+        (``position``: a task's index in each DAG above it; a DAG after its tasks), not
+        of the moment it ended, so a run's task list reads the same every time."""
+        with self._lock:
+            self._positions[result.name] = (*position, _AFTER_ITS_TASKS)
+            self.tasks.setdefault(result.name, result)
+            ordered = sorted(self.tasks.items(), key=lambda kv: self._positions[kv[0]])
+            self.tasks.clear()
+            self.tasks.update(ordered)
+
+    def cancel(self) -> None:
+        """Ctrl-C: no task starts any more; running CustomJobs are cancelled (they watch
+        ``slots.cancelled``) and running kfp.local tasks stopped."""
+        self.slots.cancelled.set()
+        self.stop_tasks()
 
     def warn(self, task: str, message: str) -> None:
         self.warnings.append(f"{task}: {message}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ class CustomJobSettings:
     max_restarts: int = DEFAULT_MAX_RESTARTS
     on_event: Callable[[Event], None] | None = None
     strict: bool = False
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    """Set on Ctrl-C: a running CustomJob is cancelled (tasks run in threads, where no
+    KeyboardInterrupt arrives)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,10 @@ def run_custom_job_task(
     resources_path.parent.mkdir(parents=True, exist_ok=True)
     resources_path.write_text(resources)
     try:
+        while not running.done:
+            if settings.cancelled.is_set():
+                running.cancel()  # repeated calls are no-ops once it is cancelling
+            running.join(0.2)
         result = running.wait()
     except KeyboardInterrupt:
         running.cancel()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cjob_emu.errors import InputError
@@ -21,7 +22,8 @@ from cjob_emu.pipelines.conditions import ConditionError, parse
 from cjob_emu.pipelines.context import RunContext, resolve
 from cjob_emu.pipelines.graph import task_order, upstream
 from cjob_emu.pipelines.results import TaskResult
-from cjob_emu.pipelines.task import run_task
+from cjob_emu.pipelines.scheduler import run_ready
+from cjob_emu.pipelines.task import INTERRUPTED, run_task
 
 _FIELD_SELECTOR = re.compile(r'parseJson\(string_value\)\["([^"]+)"\]')
 _EXIT_TASK = "ALL_UPSTREAM_TASKS_COMPLETED"
@@ -47,30 +49,46 @@ def run_dag(
     inputs: Mapping[str, Any],
     prefix: str,
     scope: str = "",
+    position: tuple[int, ...] = (),
 ) -> TaskResult:
     """Run a DAG's tasks in order; the result carries its outputs (those whose producer
     ran) and whether it succeeded. ``scope`` keeps a loop iteration's task roots apart
-    (``loop/iteration-N/``).
+    (``loop/iteration-N/``); ``position`` places its tasks in :attr:`RunContext.tasks`
+    (the DAG's own position: its tasks follow in the DAG's order, whenever they end).
 
-    A failure stops only what depends on the failed task: the others still run, as
-    under Vertex's default failure policy (``PipelineFailurePolicy``: fail slow). A task
-    that does not run because of a failure is recorded as ``NOT_RUN``."""
+    Tasks start as soon as what they depend on has ended, several at once
+    (:mod:`.scheduler`). A failure stops only what depends on the failed task: the
+    others, running or not yet started, still run, as under Vertex's default failure
+    policy (``PipelineFailurePolicy``: fail slow). A task that does not run because of a
+    failure (or Ctrl-C) is recorded as ``NOT_RUN``."""
     dag = dag_component.get("dag", {})
     tasks = dag.get("tasks", {})
     walked = _Walked()
-    ended: set[str] = set()
+    ran: set[str] = set()
     stopped: set[str] = set()  # failed, or not run because of a failure
-    failed = False
-    for task_name in task_order(tasks):
+    failed: list[str] = []
+
+    def start(task_name: str) -> Callable[[], TaskResult] | TaskResult:
         task = tasks[task_name]
-        exit_task = task.get("triggerPolicy", {}).get("strategy") == _EXIT_TASK
-        blocker = _blocked_by(task, ended if exit_task else stopped, exit_task)
+        exit_task = _is_exit_task(task)
+        blocker = _blocked_by(task, ran if exit_task else stopped, exit_task)
         if blocker is not None:
-            result = _not_run(run, prefix + task_name, task, blocker)
-        else:
-            result = _run_one(run, task_name, task, inputs, walked, prefix, scope)
-            ended.add(task_name)
-        run.tasks.setdefault(result.name, result)
+            reason = f"task {prefix}{blocker}, which it depends on, did not succeed"
+            return _not_run(run, prefix + task_name, task, reason)
+        if run.slots.cancelled.is_set():
+            return _not_run(run, prefix + task_name, task, INTERRUPTED)
+        ran.add(task_name)
+        at = (*position, order.index(task_name))
+
+        def work() -> TaskResult:
+            began = time.time()
+            result = _run_one(run, task_name, task, inputs, walked, prefix, scope, at)
+            return replace(result, start_time=began, end_time=time.time())
+
+        return work
+
+    def ended(task_name: str, result: TaskResult) -> None:
+        run.record(result, (*position, order.index(task_name)))
         if result.skipped:
             walked.skipped.add(task_name)
         elif result.succeeded:
@@ -78,7 +96,12 @@ def run_dag(
             walked.skipped_outputs[task_name] = result.skipped_outputs
         else:
             stopped.add(task_name)
-            failed = failed or not exit_task
+            if not _is_exit_task(tasks[task_name]):
+                failed.append(task_name)
+
+    order = task_order(tasks)
+    depends_on = {name: upstream(tasks[name]) & set(tasks) for name in order}
+    run_ready(order, depends_on, start, ended, cancel=run.cancel)
     path = prefix.rstrip("/")
     if failed:
         return TaskResult(path, "dag", False, {}, "an inner task failed")
@@ -96,9 +119,11 @@ def _blocked_by(task: Mapping[str, Any], tasks: set[str], exit_task: bool) -> st
     return None
 
 
-def _not_run(run: RunContext, path: str, task: Mapping[str, Any], blocker: str) -> TaskResult:
-    prefix = path[: len(path) - len(path.rsplit("/", 1)[-1])]
-    reason = f"task {prefix}{blocker}, which it depends on, did not succeed"
+def _is_exit_task(task: Mapping[str, Any]) -> bool:
+    return bool(task.get("triggerPolicy", {}).get("strategy") == _EXIT_TASK)
+
+
+def _not_run(run: RunContext, path: str, task: Mapping[str, Any], reason: str) -> TaskResult:
     run.say(f"task {path}: not run: {reason}")
     component = run.spec["components"][task["componentRef"]["name"]]
     return TaskResult(path, task_kind(run, component), False, {}, not_run=reason)
@@ -119,6 +144,7 @@ def _run_one(
     walked: _Walked,
     prefix: str,
     scope: str,
+    position: tuple[int, ...],
 ) -> TaskResult:
     """One task of a DAG: skipped, a sub-DAG (condition, loop, group) or a container."""
     path = prefix + task_name
@@ -146,12 +172,14 @@ def _run_one(
             return TaskResult(path, kind, True, {}, skipped=reason)
     note_ignored(run, path, task, component)
     if "dag" not in component:
-        return run_task(run, path, task_name, component_name, component, arguments, scope)
+        retry = task.get("retryPolicy")
+        return run_task(run, path, task_name, component_name, component, arguments, scope, retry)
     sub_inputs = parameter_values(component, arguments, resolve=lambda v: resolve(run, v))
     sub_inputs.update({k: v for k, v in arguments.items() if k not in sub_inputs})
     if "parameterIterator" in task:
-        return _run_loop(run, path, task, component, sub_inputs, scope + task_name + "/")
-    return run_dag(run, component, sub_inputs, path + "/", scope)
+        loop_scope = scope + task_name + "/"
+        return _run_loop(run, path, task, component, sub_inputs, loop_scope, position)
+    return run_dag(run, component, sub_inputs, path + "/", scope, position)
 
 
 def _run_loop(
@@ -161,9 +189,11 @@ def _run_loop(
     component: Mapping[str, Any],
     inputs: dict[str, Any],
     scope: str,
+    position: tuple[int, ...],
 ) -> TaskResult:
-    """A dsl.ParallelFor: its iterations one after another; each output collected into a
-    list (what dsl.Collected reads)."""
+    """A dsl.ParallelFor: its iterations at the same time, at most ``parallelism`` of
+    them (as on Vertex), each output collected into a list in iteration order (what
+    dsl.Collected reads)."""
     iterator = task["parameterIterator"]
     items_spec = iterator.get("items", {})
     if "raw" in items_spec:
@@ -174,26 +204,29 @@ def _run_loop(
             items = json.loads(items)
     if not isinstance(items, list):
         return TaskResult(path, "dag", False, {}, f"its loop items are not a list: {items!r}")
-    limit = task.get("iteratorPolicy", {}).get("parallelismLimit")
-    run.ignored.append(
-        f"{path}: loop iterations run one after another"
-        + (f" (parallelism {limit} not applied)" if limit else "")
-    )
+    limit = int(task.get("iteratorPolicy", {}).get("parallelismLimit", 0) or 0)
+    results: dict[int, TaskResult] = {}
+
+    def start(index: str) -> Callable[[], TaskResult]:
+        step = f"iteration-{index}/"
+        item_inputs = {**inputs, iterator["itemInput"]: items[int(index)]}
+        at = (*position, int(index))
+        return lambda: run_dag(run, component, item_inputs, f"{path}/{step}", scope + step, at)
+
+    def ended(index: str, result: TaskResult) -> None:
+        results[int(index)] = result
+
+    # every iteration runs, also after one failed (fail slow, as in run_dag)
+    names = [str(i) for i in range(len(items))]
+    run_ready(names, {}, start, ended, limit=limit or None, cancel=run.cancel)
     # an empty loop collects empty lists, as on Vertex
     collected: dict[str, list[Any]] = {
         name: [] for name in component.get("outputDefinitions", {}).get("parameters", {})
     }
-    failed = []
-    # every iteration runs, also after one failed (fail slow, as in run_dag)
-    for index, item in enumerate(items):
-        step = f"iteration-{index}/"
-        iteration = run_dag(
-            run, component, {**inputs, iterator["itemInput"]: item}, f"{path}/{step}", scope + step
-        )
-        if not iteration.succeeded:
-            failed.append(str(index))
-        for name, value in iteration.outputs.items():
+    for index in range(len(items)):
+        for name, value in results[index].outputs.items():
             collected.setdefault(name, []).append(value)
+    failed = [str(i) for i in range(len(items)) if not results[i].succeeded]
     if failed:
         return TaskResult(path, "dag", False, {}, f"iteration(s) {', '.join(failed)} failed")
     return TaskResult(path, "dag", True, dict(collected))
@@ -311,9 +344,6 @@ def note_ignored(
     """Options of a task that have no effect locally, said once each."""
     if task.get("cachingOptions", {}).get("enableCache"):
         run.cached.append(path)
-    retry = task.get("retryPolicy", {})
-    if retry.get("maxRetryCount"):
-        run.ignored.append(f"{path}: retry policy ({retry['maxRetryCount']} retries): not applied")
     if "executorLabel" not in component:
         return
     executor = run.spec["deploymentSpec"]["executors"][component["executorLabel"]]

@@ -77,6 +77,21 @@ def task_runner(
             client.close()
 
 
+def stop_tasks(runner: Any, labels: Mapping[str, str]) -> None:
+    """Stop the tasks ``runner`` is running now (Ctrl-C): on docker their containers
+    (labelled ``labels``) are removed, which ends kfp.local's wait for them; a
+    SubprocessRunner task is left to end (the terminal's Ctrl-C reaches it too)."""
+    if not isinstance(runner, local.DockerRunner):
+        return
+    import docker
+
+    client = docker.from_env()
+    try:
+        _remove_containers(client, labels)
+    finally:
+        client.close()
+
+
 def _remove_containers(client: Any, labels: Mapping[str, str]) -> None:
     """Remove the labelled containers and wait until they are gone (kfp.local starts them
     with auto_remove, so a removal may already be under way)."""

@@ -32,6 +32,9 @@ class TaskResult:
             depends on failed or did not run); empty otherwise.
         skipped_outputs: Outputs of a sub-DAG that ran which do not exist because a
             condition skipped every task inside that produces them.
+        attempts: How many times it ran (more than once under a retry policy).
+        start_time, end_time: When it started and ended (``time.time()``), for a task
+            that started.
     """
 
     name: str
@@ -42,6 +45,9 @@ class TaskResult:
     skipped: str = ""
     not_run: str = ""
     skipped_outputs: frozenset[str] = frozenset()
+    attempts: int = 1
+    start_time: float | None = None
+    end_time: float | None = None
 
     @property
     def state(self) -> str:

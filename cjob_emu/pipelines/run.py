@@ -12,10 +12,12 @@ runs through :mod:`.custom_job_task`, every other container task through kfp.loc
 root: the pipeline root is ``gs://cjob-emu/pipeline_root`` (or the pipeline's own
 ``gs://`` default root) in the local directory standing for gs://.
 
+Independent tasks run at the same time, as on Vertex (:mod:`.scheduler`; at most
+``max_parallel`` container tasks at once); a task's retry policy is applied.
 Conditions (dsl.If/Elif/Else, :mod:`.conditions`) skip the tasks under a false one, and
 any task that takes an output of a skipped task; loops (dsl.ParallelFor) run their
-iterations one after another; an exit handler's task runs after its group, whether
-the group succeeded or failed. Importers, loops over artifacts and collected
+iterations at once, up to ``parallelism``; an exit handler's task runs after its group,
+whether the group succeeded or failed. Importers, loops over artifacts and collected
 artifacts are refused before anything runs; every option that has no effect locally
 is listed in :attr:`PipelineRun.ignored`.
 """
@@ -55,6 +57,7 @@ from cjob_emu.pipelines.dag import run_dag
 from cjob_emu.pipelines.inputs import pipeline_arguments
 from cjob_emu.pipelines.preflight import check_tasks, foreign_kfp, refuse_unsupported
 from cjob_emu.pipelines.results import LaunchWarning, PipelineRun, TaskResult
+from cjob_emu.pipelines.scheduler import DEFAULT_MAX_PARALLEL, Slots
 
 __all__ = ["LaunchWarning", "PipelineRun", "TaskResult", "run_pipeline"]
 
@@ -83,6 +86,7 @@ def run_pipeline(
     say: Callable[[str], None] | None = None,
     echo: bool = True,
     strict: bool = False,
+    max_parallel: int = DEFAULT_MAX_PARALLEL,
 ) -> PipelineRun:
     """Run a compiled pipeline (a PipelineSpec YAML/JSON file, or its parsed mapping).
 
@@ -104,6 +108,7 @@ def run_pipeline(
         say: Called with progress lines and warnings (default: nothing).
         echo: Show what kfp.local tasks print on stderr.
         strict: A validation warning on a CustomJob fails its task, as an error does.
+        max_parallel: Container tasks running at once, across the whole run.
 
     Raises InputError (not a compiled pipeline, unknown or missing parameters, a
     feature the local runner does not run), EnvironmentProblem (no such backend),
@@ -121,6 +126,7 @@ def run_pipeline(
     root_uri = _root_uri(pipeline_root or _default_root(spec), gcs)
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
+    slots = Slots(max_parallel)
     run = RunContext(
         spec=spec,
         name=name,
@@ -135,17 +141,20 @@ def run_pipeline(
             max_restarts=max_restarts,
             on_event=on_event,
             strict=strict,
+            cancelled=slots.cancelled,
         ),
         images=images,
         runner=None,
         echo=echo,
         say=say or (lambda _: None),
+        slots=slots,
     )
     if chosen.name == "process":
         run.ignored.extend(_process_notices(spec))
     labels = owner_labels(run_id)
     with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
         run.runner = runner
+        run.stop_tasks = lambda: kfp_local.stop_tasks(runner, labels)
         check_tasks(run)
         root = run_dag(run, spec["root"], root_inputs, "")
     return _finish(run, root)

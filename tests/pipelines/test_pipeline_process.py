@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kfp import compiler
 from support import pipeline_components
+from support.paths import FIXTURES
 from support.pipeline_checks import PIPELINES, check_train_eval, check_train_logs
 
 from cjob_emu import cli
@@ -232,10 +233,8 @@ def test_loops_run_every_iteration_in_its_own_task_root_and_collect_outputs(
         "iteration-2",
     ]
     assert (run_dir / "for-loop-2" / "iteration-1" / "add" / "executor_output.json").exists()
-    assert (
-        "for-loop-2: loop iterations run one after another (parallelism 2 not applied)"
-        in run.ignored
-    )
+    # parallelism is applied now (see test_a_loop_runs_at_most_parallelism_iterations_at_once)
+    assert not [line for line in run.ignored if "loop iterations" in line]
 
 
 def test_an_exit_handler_runs_after_its_group_fails_and_the_run_fails(tmp_path: Path) -> None:
@@ -385,3 +384,100 @@ def test_a_failure_stops_what_depends_on_it_and_the_rest_still_runs(
     shown = capsys.readouterr().out
     assert "pipeline run fail-slow-" in shown and ": FAILED" in shown
     assert "  task echo (container): NOT RUN: task fail, which it depends on" in shown
+
+
+def _spans(run: Any, name_part: str) -> list[tuple[float, float]]:
+    """(start, end) of each task whose name holds ``name_part`` (the stamp component's)."""
+    return [
+        tuple(json.loads(t.outputs["Output"]))
+        for n, t in run.tasks.items()
+        if name_part in n and t.kind == "custom-job"
+    ]
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = now = 0
+    for _, change in events:
+        now += change
+        most = max(most, now)
+    return most
+
+
+def test_independent_tasks_run_at_the_same_time(tmp_path: Path) -> None:
+    run = run_pipeline(
+        compiled(pipeline_components.side_by_side, tmp_path),
+        {"seconds": 1.5},
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        echo=False,
+        max_parallel=3,
+    )
+    assert run.succeeded, run.failed_task
+    spans = _spans(run, "stamp")
+    assert len(spans) == 3
+    assert _most_at_once(spans) == 3, spans
+
+
+def test_max_parallel_bounds_the_tasks_at_once(tmp_path: Path) -> None:
+    run = run_pipeline(
+        compiled(pipeline_components.side_by_side, tmp_path),
+        {"seconds": 1.0},
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        echo=False,
+        max_parallel=1,
+    )
+    assert run.succeeded and _most_at_once(_spans(run, "stamp")) == 1
+
+
+def test_a_loop_runs_at_most_parallelism_iterations_at_once(tmp_path: Path) -> None:
+    run = run_pipeline(
+        compiled(pipeline_components.bounded_loop, tmp_path),
+        {"seconds": 1.0},
+        backend="process",
+        gcs_root=tmp_path / "gcs",
+        echo=False,
+        max_parallel=4,  # the loop's parallelism (2) is the bound, not the run's
+    )
+    assert run.succeeded, run.failed_task
+    spans = _spans(run, "/stamp")
+    assert len(spans) == 4
+    assert _most_at_once(spans) == 2, spans
+    # the task list reads in the pipeline's order, whatever order the iterations ended in
+    assert list(run.tasks) == [
+        *(f"for-loop-2/iteration-{i}/stamp" for i in range(4)),
+        "for-loop-2",
+    ]
+
+
+def test_a_retry_policy_runs_a_failed_task_again(tmp_path: Path) -> None:
+    marker = tmp_path / "attempts"
+    run = run_process(pipeline_components.retrying, tmp_path, {"marker": str(marker)})
+    assert run.succeeded, run.failed_task
+    assert run.outputs == {"Output": 2}
+    assert run.tasks["flaky"].attempts == 2
+    assert not [line for line in run.ignored if "retry" in line]
+
+
+def test_a_task_that_fails_every_retry_fails_the_run(tmp_path: Path) -> None:
+    marker = tmp_path / "attempts"
+    run = run_process(
+        pipeline_components.retrying, tmp_path, {"marker": str(marker), "fail_times": 5}
+    )
+    assert not run.succeeded
+    flaky = run.tasks["flaky"]
+    assert flaky.state == "FAILED" and flaky.attempts == 3
+    assert "RuntimeError: attempt 3 fails" in flaky.error
+    assert marker.read_text() == "3"
+
+
+def test_max_parallel_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
+    path = compiled(pipeline_components.side_by_side, tmp_path)
+    args = ["run", str(path), "--backend", "process", "--gcs-root", str(tmp_path / "gcs")]
+    assert cli.main([*args, "--max-parallel", "0"]) == 2
+    assert "--max-parallel 0: give 1 or more" in capsys.readouterr().err
+    job = FIXTURES / "jobs" / "single_rest.json"
+    assert cli.main(["run", str(job), "--backend", "process", "--max-parallel", "2"]) == 2
+    assert "--max-parallel apply to compiled pipelines" in capsys.readouterr().err
+    assert cli.main([*args, "--max-parallel", "1", "--param", "seconds=0.1"]) == 0

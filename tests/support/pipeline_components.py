@@ -304,3 +304,53 @@ def fail_slow() -> None:
     echo(text=broken.output)
     first = add(a=1, b=2)
     add(a=first.output, b=1)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def stamp(seconds: float) -> str:
+    """Sleeps; its output is when it started and ended (for overlap checks)."""
+    import json
+    import time
+
+    start = time.time()
+    time.sleep(seconds)
+    return json.dumps([start, time.time()])
+
+
+stamp_job = create_custom_training_job_from_component(stamp)
+
+
+@dsl.pipeline(name="side-by-side")
+def side_by_side(seconds: float = 1.0) -> None:
+    """Three CustomJob tasks that depend on nothing: Vertex runs them at once."""
+    for _ in range(3):
+        stamp_job(seconds=seconds)
+
+
+@dsl.pipeline(name="bounded-loop")
+def bounded_loop(seconds: float = 1.0) -> None:
+    with dsl.ParallelFor([1, 2, 3, 4], parallelism=2):
+        stamp_job(seconds=seconds)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def flaky(marker: str, fail_times: int) -> int:
+    """Fails its first ``fail_times`` attempts (counted in the file ``marker``)."""
+    import os
+
+    count = 0
+    if os.path.exists(marker):
+        with open(marker) as f:
+            count = int(f.read())
+    with open(marker, "w") as f:
+        f.write(str(count + 1))
+    if count < fail_times:
+        raise RuntimeError(f"attempt {count + 1} fails")
+    return count + 1
+
+
+@dsl.pipeline(name="retrying")
+def retrying(marker: str, fail_times: int = 1) -> int:
+    task = flaky(marker=marker, fail_times=fail_times)
+    task.set_retry(num_retries=2, backoff_duration="0s")
+    return task.output
