@@ -23,7 +23,7 @@ from executor_jobs import BUCKET, IMAGE, job, pool, python
 from google.cloud.aiplatform_v1 import JobState
 
 from cjob_emu.cluster import Replica
-from cjob_emu.executor import JobResult, RunOptions, StateChanged, run_job
+from cjob_emu.executor import JobResult, LogLine, RunOptions, run_job
 from cjob_emu.executor.backend import (
     Backend,
     ReplicaHandle,
@@ -229,13 +229,14 @@ def test_workers_failing_before_the_chiefs_success_fail_the_job(tmp_path: Path) 
 
 # ----- the rule on real backends: exits forced into a known order, news delayed
 
-# Every replica waits for the go file (written when the job is RUNNING, holding the
-# moment T), then exits with its code at T + its offset (one offset per replica index).
+# Every replica says it is ready, waits for the go file (written once all three said so,
+# holding the moment T), then exits with its code at T + its offset (one per index).
 _AT_THE_SIGNAL = textwrap.dedent(
     """
     import json, os, sys, time
     go, offsets, code = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
     index = json.loads(os.environ["CLUSTER_SPEC"])["task"]["index"]
+    print("ready", flush=True)
     while not os.path.exists(go):
         time.sleep(0.02)
     with open(go) as signal:
@@ -300,12 +301,15 @@ def _run_in_order(
     """Chief exits 0 at T + ``chief``; workers exit 1 at T + ``workers`` (per index)."""
     go_file = tmp_path / "gcs" / BUCKET / "go"
     go_file.parent.mkdir(parents=True)
+    ready: set[str] = set()
 
     def on_event(event: Any) -> None:
-        if isinstance(event, StateChanged) and event.state == JobState.JOB_STATE_RUNNING:
-            staged = go_file.with_suffix(".tmp")
-            staged.write_text(repr(time.time() + 1.5))
-            os.replace(staged, go_file)
+        if isinstance(event, LogLine) and event.line == "ready":
+            ready.add(event.replica.name)
+            if len(ready) == 3:
+                staged = go_file.with_suffix(".tmp")
+                staged.write_text(repr(time.time() + 0.5))
+                os.replace(staged, go_file)
 
     go = f"/gcs/{BUCKET}/go"
     command = ["python3", "-c", _AT_THE_SIGNAL, go]
@@ -376,7 +380,7 @@ def test_on_a_real_backend_a_failure_before_the_chiefs_success_fails_the_job(
     assert result.job.error.code == 3
     assert result.job.error.message.startswith(
         "The replica workerpool1-0 exited with a non-zero status of 1. "
-        "Termination reason: Error.\nLast lines of its log:\nexiting with 1\n"
+        "Termination reason: Error.\nLast lines of its log:\nready\nexiting with 1\n"
     ), result.job.error.message
     assert result.exit_codes["workerpool1-0"] == 1
     assert run_processes(result.run_id) == []

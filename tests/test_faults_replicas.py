@@ -123,7 +123,7 @@ def test_docker_replica_out_of_memory_fails_the_job_saying_so(
     assert result.state == FAILED
     assert result.job.error.code == 3
     message = result.job.error.message
-    # Vertex's sentence (GoogleCloudPlatform issue threads), then the limit it ran into.
+    # Vertex's sentence (as users quote it in issue threads), then the limit it ran into.
     assert message.startswith(
         "The replica workerpool1-0 ran out of memory and exited with a non-zero status of "
         "137.\nIts container's memory limit is 1843 MiB.\n"
