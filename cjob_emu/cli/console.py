@@ -119,12 +119,12 @@ class RunConsole:
     def _table(self, rows: Sequence[ReplicaStatus]) -> str:
         now = time.monotonic()
         width = max([len("REPLICA"), *(len(r.replica.name) for r in rows)])
-        lines = [f"{'REPLICA'.ljust(width)}  {'STATE':<10} {'EXIT':>5} {'TIME':>8}"]
+        lines = [f"{'REPLICA'.ljust(width)}  {'STATE':<12} {'EXIT':>5} {'TIME':>8}"]
         for row in rows:
             duration = row.duration(now)
             took = "" if duration is None else f"{duration:7.1f}s"
             code = "" if row.exit_code is None else str(row.exit_code)
-            phase = row.phase.ljust(10)
+            phase = row.phase.ljust(12)
             if row.phase in _PHASE_COLOURS:
                 phase = self._paint(_PHASE_COLOURS[row.phase], phase)
             lines.append(f"{row.replica.name.ljust(width)}  {phase} {code:>5} {took:>8}")

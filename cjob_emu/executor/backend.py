@@ -14,12 +14,15 @@ A backend only starts replicas and removes what it started. One run goes:
    The core itself reports unemulated job fields, machine types without resource
    limits and accelerators without GPU passthrough (see ``unemulated.py``).
 2. ``address(run, replica)`` for every replica (peers' addresses go into CLUSTER_SPEC,
-   TF_CONFIG, MASTER_ADDR); it must answer the same for the same replica of a run.
-3. ``start(launch)`` per replica per attempt, returning a :class:`ReplicaHandle`.
-4. The core reads ``handle.lines()`` and ``handle.wait()`` from its own threads,
-   ``handle.stop(grace)`` what is still running, then ``handle.close()`` once
-   ``lines()`` has ended (or made no progress for a while): ``close`` may cut the
-   output still to come.
+   TF_CONFIG, MASTER_ADDR); it must answer the same for the same replica of a run,
+   and answer for Reduction Server reducers too, which are never started.
+3. ``start(launch)`` per replica of ``run.emulated`` per attempt, returning a
+   :class:`ReplicaHandle`.
+4. The core reads ``handle.lines()`` and ``handle.wait()`` from its own threads (then
+   ``handle.ended_at()``), ``handle.poll()`` of the others when one replica's end
+   would decide the job, ``handle.stop(grace)`` what is still running, then
+   ``handle.close()`` once ``lines()`` has ended (or made no progress for a while):
+   ``close`` may cut the output still to come.
 5. ``teardown(run)`` always, after success, failure, timeout, cancel or Ctrl-C, and
    also when ``prepare`` or a ``start`` raised; it must be idempotent.
 
@@ -48,6 +51,7 @@ from pathlib import Path
 from google.cloud.aiplatform_v1 import CustomJob
 
 from cjob_emu.cluster import Replica
+from cjob_emu.cluster.vertex_job import is_reduction_server_pool
 from cjob_emu.executor.gcs import GcsRoot
 
 LABEL_RUN = "cjob-emu.run-id"
@@ -122,6 +126,13 @@ class RunSpec:
     images: Mapping[str, str] = field(default_factory=dict)
     host_env: Callable[[str], Mapping[str, str]] | None = None
 
+    @property
+    def emulated(self) -> tuple[Replica, ...]:
+        """The replicas the run starts, in Vertex order: all but Reduction Server
+        reducers, whose image exists only in Vertex's restricted registry (they keep
+        their place, and an address, in CLUSTER_SPEC and TF_CONFIG)."""
+        return tuple(r for r in self.replicas if not is_reduction_server_pool(self.job, r.pool))
+
 
 def host_env(run: RunSpec, host: str) -> dict[str, str]:
     """The variables ``run.host_env`` gives for ``host`` (none without it).
@@ -142,6 +153,19 @@ class PythonPackage:
 
     module: str
     packages: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Termination:
+    """Why a replica ended, beyond its exit code.
+
+    ``reason`` is the container's termination reason as Vertex quotes it (Kubernetes'
+    ``Error``, ``OOMKilled``, ``StartError``); ``detail`` what the backend knows more
+    (the runtime's message for a start failure, the memory limit, a signal).
+    """
+
+    reason: str
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,7 +233,20 @@ class ReplicaHandle(ABC):
     def close(self) -> None:
         """Release what the replica holds (e.g. remove its container). Idempotent."""
 
-    def termination_reason(self) -> str | None:
+    def poll(self) -> int | None:
+        """The exit code if the backend knows now that the replica has ended, else None;
+        never blocks. The job asks it of the other replicas when one replica's end
+        would decide the job, to order their ends by :meth:`ended_at`."""
+        return self.wait(0)
+
+    def ended_at(self) -> float | None:
+        """When the replica ended, as the backend tells it (seconds since the epoch:
+        docker's ``State.FinishedAt``, the process backend's time its wait returned);
+        None while it runs, or where the backend cannot tell (the job then takes the
+        time the end reached it)."""
+        return None
+
+    def termination_reason(self) -> Termination | None:
         """Why it ended, when the backend knows more than the exit code (e.g. out of
         memory, the engine went away); read after ``wait`` returned a non-zero code."""
         return None

@@ -44,7 +44,7 @@ from cjob_emu.executor.docker_config import accelerator_notes, container_config,
 from cjob_emu.executor.docker_engine import engine_back, engine_problem, shared_client
 from cjob_emu.executor.docker_images import ensure_images
 from cjob_emu.executor.docker_limits import Resources
-from cjob_emu.executor.docker_replica import DockerReplica
+from cjob_emu.executor.docker_replica import DockerReplica, StartFailure, is_start_failure
 from cjob_emu.executor.docker_resources import (
     cleanup_dead,
     network_gateway,
@@ -173,6 +173,12 @@ class DockerBackend(Backend):
         try:
             client.api.start(container_id)
         except APIError as exc:
+            message = str(exc.explanation or exc)
+            if is_start_failure(message):
+                # The replica's own failure (on Vertex too): the job fails with StartError.
+                remove_containers(client, [container_id])
+                self._forget(state)(container_id)
+                return StartFailure(launch.replica, message)
             hint = ""
             if config["host_config"].get("DeviceRequests"):
                 hint = (

@@ -18,6 +18,7 @@ from docker.types import DeviceRequest, LogConfig
 from google.cloud.aiplatform_v1 import AcceleratorType
 
 from cjob_emu.cluster import Replica
+from cjob_emu.cluster.vertex_job import is_reduction_server_pool
 from cjob_emu.executor.backend import LABEL_REPLICA, PythonPackage, ReplicaLaunch, RunSpec
 from cjob_emu.executor.docker_limits import Resources, machine_resources, scaled_limits
 from cjob_emu.executor.gcs import MOUNT_POINT
@@ -55,6 +56,8 @@ def accelerator_notes(run: RunSpec) -> list[str]:
         spec = pool.machine_spec
         if pool.replica_count <= 0 or spec.accelerator_count <= 0:
             continue
+        if is_reduction_server_pool(run.job, index):
+            continue  # never started
         asked = f"workerpool{index} asks for {spec.accelerator_count} x "
         asked += AcceleratorType(spec.accelerator_type).name
         if _is_tpu(spec.accelerator_type):
@@ -70,13 +73,14 @@ def run_limits(client: Any, run: RunSpec) -> tuple[dict[Replica, Resources | Non
     info = client.info()
     host = Resources(float(info["NCPU"]), int(info["MemTotal"]))
     pools = run.job.job_spec.worker_pool_specs
-    wanted = [machine_resources(pools[r.pool].machine_spec.machine_type) for r in run.replicas]
-    limits = dict(zip(run.replicas, scaled_limits(wanted, host), strict=True))
+    started = run.emulated  # reducers are not started: they take no share of the host
+    wanted = [machine_resources(pools[r.pool].machine_spec.machine_type) for r in started]
+    limits = dict(zip(started, scaled_limits(wanted, host), strict=True))
     notes = []
     unknown = sorted(
         {
             pools[r.pool].machine_spec.machine_type
-            for r, w in zip(run.replicas, wanted, strict=True)
+            for r, w in zip(started, wanted, strict=True)
             if w is None
         }
     )

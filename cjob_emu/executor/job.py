@@ -7,7 +7,13 @@ passes through CANCELLING. The rules:
 - The primary replica (workerpool0-0) decides: when it exits 0 the job succeeds and
   the other replicas are stopped. A non-zero exit of any replica fails the job with
   ``error`` code 3 and Vertex's text ("The replica workerpool1-0 exited with a
-  non-zero status of 1. ...") plus the last lines of that replica's log.
+  non-zero status of 1. ...") plus the last lines of that replica's log. Ends close
+  together count in the order of the backend's exit times, not of their arrival here
+  (:func:`~cjob_emu.executor.outcomes.first_decisive`).
+- Reduction Server reducers (pool 2 on Vertex's reduction server image) are not
+  started: their image exists only in Vertex's restricted registry. They keep their
+  addresses in CLUSTER_SPEC and TF_CONFIG, read "not emulated" in the replica table,
+  and count for neither RUNNING nor the outcome.
 - ``scheduling.timeout`` (default 7 days), counted from RUNNING, fails the job with
   code 4 (DEADLINE_EXCEEDED); Vertex's own wording for this case is not known.
 - With ``scheduling.restart_job_on_worker_restart`` a non-zero exit of any replica
@@ -47,7 +53,6 @@ from typing import Any
 from google.cloud.aiplatform_v1 import CustomJob, JobState
 from google.rpc import status_pb2
 
-from cjob_emu import cluster
 from cjob_emu.cluster import ClusterOptions, Replica
 from cjob_emu.errors import CjobEmuError
 from cjob_emu.executor import outcomes, plan
@@ -63,16 +68,13 @@ from cjob_emu.executor.events import (
     StateChanged,
 )
 from cjob_emu.executor.logs import TAIL_LINES, ReplicaLog, log_path
-from cjob_emu.executor.outcomes import TERMINAL_STATES, Outcome
+from cjob_emu.executor.outcomes import TERMINAL_STATES, Outcome, ReplicaEnd
 from cjob_emu.executor.results import JobResult, ReplicaStatus, ReplicaTable
 from cjob_emu.executor.run_records import write_job
 
 DEFAULT_MAX_RESTARTS = 3
 """How often ``restart_job_on_worker_restart`` restarts a job before it fails
 (Vertex documents no bound; this one keeps a crashing job from looping)."""
-
-DEFAULT_TIMEOUT = 7 * 24 * 3600.0
-"""``scheduling.timeout`` when the job sets none: 7 days, as on Vertex."""
 
 # A replica's output is read to its end before its container is removed and the job's
 # end reported: for as long as lines keep coming (a slow watcher, a busy machine), but
@@ -113,7 +115,7 @@ class RunningJob:
         self.run = run
         self.backend = backend
         self._options = cluster_options
-        self._timeout = timeout if timeout is not None else _job_timeout(run.job)
+        self._timeout = timeout if timeout is not None else plan.job_timeout(run.job)
         self._max_restarts = max_restarts
         self._lock = threading.RLock()
         self._events = EventFanout(on_event)
@@ -123,12 +125,13 @@ class RunningJob:
         self._closing = False  # the final state is being decided: cancel() is too late
         self._notices: list[Notice] = []
         self._live: dict[Replica, _Live] = {}
-        self._replicas = ReplicaTable(run.replicas, run.run_dir)
+        not_emulated = [r for r in run.replicas if r not in run.emulated]
+        self._replicas = ReplicaTable(run.replicas, run.run_dir, not_emulated=not_emulated)
         self._deadline = float("inf")
         self._failure: BaseException | None = None
         self._result: JobResult | None = None
         self._job = CustomJob.deserialize(CustomJob.serialize(run.job))
-        self._job.name = self._job.name or _job_name(run, cluster_options)
+        self._job.name = self._job.name or plan.job_name(run, cluster_options)
         for name in ("state", "start_time", "end_time", "update_time", "error"):
             CustomJob.pb(self._job).ClearField(name)
         now = _utcnow()
@@ -286,7 +289,7 @@ class RunningJob:
 
         with ThreadPoolExecutor(max_workers=len(launches) or 1) as pool:
             # list() re-raises the first start that failed, as the sequential loop did.
-            list(pool.map(start, self.run.replicas))
+            list(pool.map(start, launches))
 
     def _start(self, launch: ReplicaLaunch, attempt: int) -> None:
         replica = launch.replica
@@ -304,15 +307,17 @@ class RunningJob:
         self._events.emit(ReplicaStarted(replica, attempt))
 
     def _watch(self, replica: Replica, attempt: int, handle: ReplicaHandle) -> None:
-        """Report the replica's end; a backend that cannot tell it (an engine gone for
-        good) reports why, so the job fails instead of waiting for ever."""
+        """Report the replica's end and when the backend says it happened; a backend
+        that cannot tell it (an engine gone for good) reports why, so the job fails
+        instead of waiting for ever."""
         try:
             code: int | str | None = handle.wait()
+            at = handle.ended_at()
         except Exception as exc:
-            code = str(exc) or repr(exc)
+            code, at = str(exc) or repr(exc), None
         if code is None:
             code = "the backend stopped waiting for it without an exit code"
-        self._exits.put((attempt, replica, code))
+        self._exits.put((attempt, replica, code, at if at is not None else time.time()))
 
     def _read(self, replica: Replica, attempt: int, handle: ReplicaHandle, log: ReplicaLog) -> None:
         for line in handle.lines():
@@ -330,16 +335,37 @@ class RunningJob:
                 continue
             if item is _CANCEL:
                 return Outcome("cancelled")
-            item_attempt, replica, code = item
+            item_attempt, replica, code, at = item
             if item_attempt != attempt:
                 continue
             if isinstance(code, str):
                 return Outcome("lost", replica, reason=code)
-            self._ended(replica, code, stopped=False)
-            if code != 0:
-                return Outcome("failed", replica, code)
-            if replica.is_primary:
-                return Outcome("succeeded")
+            ends = [ReplicaEnd(replica, code, at)]
+            if outcomes.decides(ends[0]):
+                # Another end may have happened first and still be on its way here.
+                ends += self._ended_meanwhile(replica)
+            for end in sorted(ends, key=lambda e: e.at):
+                self._ended(end.replica, end.code, stopped=False)
+            outcome = outcomes.first_decisive(ends)
+            if outcome is not None:
+                return outcome
+
+    def _ended_meanwhile(self, reported: Replica) -> list[ReplicaEnd]:
+        """The ends of live replicas besides ``reported`` that the backend knows of now,
+        with its times for them."""
+        with self._lock:
+            live = [
+                (r, each.handle)
+                for r, each in self._live.items()
+                if not each.done and r != reported
+            ]
+        ends = []
+        for replica, handle in live:
+            code = handle.poll()
+            if code is not None:
+                at = handle.ended_at()
+                ends.append(ReplicaEnd(replica, code, at if at is not None else time.time()))
+        return ends
 
     def _ended(self, replica: Replica, code: int, *, stopped: bool) -> None:
         with self._lock:
@@ -380,7 +406,7 @@ class RunningJob:
         return outcomes.replica_failed(
             replica,
             code,
-            reason=outcomes.termination_reason(live.handle.termination_reason(), code),
+            ended=outcomes.termination(live.handle.termination_reason(), code),
             restarts=attempt,
             log_tail=live.log.tail(),
             stderr_tail=live.stderr_tail or [],
@@ -459,22 +485,6 @@ def _drain(live: _Live) -> None:
         now, written = time.monotonic(), live.log.written
         if written != seen:
             seen, idle_until = written, now + _READER_IDLE
-
-
-def _job_timeout(job: CustomJob) -> float:
-    timeout = job.job_spec.scheduling.timeout
-    seconds = timeout.total_seconds() if timeout else 0.0
-    return seconds if seconds > 0 else DEFAULT_TIMEOUT
-
-
-def _job_name(run: RunSpec, options: ClusterOptions) -> str:
-    env = cluster.replica_env(run.job, run.replicas[0], options=options)
-    project, region, job_id = (
-        env["CLOUD_ML_PROJECT_ID"],
-        env["CLOUD_ML_REGION"],
-        env["CLOUD_ML_JOB_ID"],
-    )
-    return f"projects/{project}/locations/{region}/customJobs/{job_id}"
 
 
 def _utcnow() -> datetime:

@@ -1,4 +1,5 @@
-"""The plan of a run: what each replica runs (image, command, env), worked out without I/O.
+"""The plan of a run: what each replica runs (image, command, env), the job's name and
+timeout, worked out without I/O.
 
 The state machine gives it what needs the backend or the disk (the replicas'
 addresses, the host paths of Python packages) and starts the launches it returns.
@@ -13,7 +14,30 @@ from google.cloud.aiplatform_v1 import CustomJob, WorkerPoolSpec
 
 from cjob_emu import cluster
 from cjob_emu.cluster import ClusterOptions, Replica
+from cjob_emu.cluster.vertex_job import is_reduction_server_pool
 from cjob_emu.executor.backend import PythonPackage, ReplicaLaunch, RunSpec
+
+DEFAULT_TIMEOUT = 7 * 24 * 3600.0
+"""``scheduling.timeout`` when the job sets none: 7 days, as on Vertex."""
+
+
+def job_timeout(job: CustomJob) -> float:
+    """Seconds the job may run from RUNNING: its ``scheduling.timeout``, else 7 days."""
+    timeout = job.job_spec.scheduling.timeout
+    seconds = timeout.total_seconds() if timeout else 0.0
+    return seconds if seconds > 0 else DEFAULT_TIMEOUT
+
+
+def job_name(run: RunSpec, options: ClusterOptions) -> str:
+    """The resource name of a job submitted without one, matching its replicas'
+    ``CLOUD_ML_*`` variables."""
+    env = cluster.replica_env(run.job, run.replicas[0], options=options)
+    project, region, job_id = (
+        env["CLOUD_ML_PROJECT_ID"],
+        env["CLOUD_ML_REGION"],
+        env["CLOUD_ML_JOB_ID"],
+    )
+    return f"projects/{project}/locations/{region}/customJobs/{job_id}"
 
 
 def pool_image_uri(pool: WorkerPoolSpec) -> str | None:
@@ -28,8 +52,13 @@ def pool_image_uri(pool: WorkerPoolSpec) -> str | None:
 
 
 def image_uris(job: CustomJob) -> list[str]:
-    """The image URI of every pool with replicas, in pool order (repeats kept)."""
-    pools = (p for p in job.job_spec.worker_pool_specs if p.replica_count > 0)
+    """The image URI of every pool whose replicas a run starts, in pool order (repeats
+    kept): Reduction Server reducers are not started, so their image is left out."""
+    pools = (
+        p
+        for index, p in enumerate(job.job_spec.worker_pool_specs)
+        if p.replica_count > 0 and not is_reduction_server_pool(job, index)
+    )
     return [uri for uri in map(pool_image_uri, pools) if uri is not None]
 
 
@@ -37,7 +66,7 @@ def package_uris(run: RunSpec) -> list[str]:
     """The Python package URIs the run's replicas install, in replica order."""
     pools = run.job.job_spec.worker_pool_specs
     uris: list[str] = []
-    for replica in run.replicas:
+    for replica in run.emulated:
         pool = pools[replica.pool]
         if WorkerPoolSpec.pb(pool).WhichOneof("task") == "python_package_spec":
             uris += pool.python_package_spec.package_uris
@@ -52,14 +81,14 @@ def launches(
     addresses: Mapping[Replica, str],
     packages: Mapping[str, Path],
 ) -> dict[Replica, ReplicaLaunch]:
-    """What every replica of ``run`` runs as ``attempt``.
+    """What every replica ``run`` starts (``run.emulated``) runs as ``attempt``.
 
-    ``addresses``: every replica's ``host:port`` (from the backend); ``packages``: the
-    host path of every URI of :func:`package_uris`.
+    ``addresses``: every replica's ``host:port`` (from the backend), reducers included;
+    ``packages``: the host path of every URI of :func:`package_uris`.
     """
     return {
         replica: _launch(run, replica, attempt, options, addresses, packages)
-        for replica in run.replicas
+        for replica in run.emulated
     }
 
 

@@ -12,8 +12,11 @@ per run:
   run ``<venv>/bin/python -m MODULE ARGS``.
 - Every replica listens on 127.0.0.1 with a free port in CLUSTER_SPEC and TF_CONFIG.
 - ``/gcs/...`` paths and ``gs://`` URIs in command, args and env values (but not in
-  CLUSTER_SPEC and TF_CONFIG, which show the job as submitted) become paths under the
+  CLUSTER_SPEC, TF_CONFIG and CLOUD_ML_JOB, which show the job as submitted:
+  :data:`~cjob_emu.cluster.vertex_job.JOB_TEXT_VARIABLES`) become paths under the
   gs:// root, so AIP_MODEL_DIR is a local directory and plain file I/O works.
+- Reduction Server reducers get a free port like every replica (CLUSTER_SPEC lists
+  them) but no process.
 - Replicas are not isolated: they share the host's network, files and users and run
   in the current directory. Their environment is the job's plus an allow-list of the
   host's (:data:`HOST_ENV_NAMES`: PATH, HOME, locale, ...), so no host secret
@@ -37,12 +40,14 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from google.cloud.aiplatform_v1 import WorkerPoolSpec
 
 from cjob_emu.cluster import Replica
+from cjob_emu.cluster.vertex_job import JOB_TEXT_VARIABLES
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.executor.backend import (
     LABEL_RUN,
@@ -58,8 +63,6 @@ from cjob_emu.executor.run_records import fail_dead_run
 
 RUN_MARKER = "CJOB_EMU_RUN_ID"
 """Environment variable naming the run on every replica process (finds strays)."""
-
-_CLUSTER_NAMES = {"CLUSTER_SPEC", "TF_CONFIG"}  # describe the job as submitted: kept as is
 
 HOST_ENV_NAMES = frozenset(
     {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TZ", "LANG", "LANGUAGE", "TMPDIR"}
@@ -83,6 +86,7 @@ class ProcessHandle(ReplicaHandle):
         self._lock = threading.Lock()
         self._ended = threading.Event()
         self._code: int | None = None
+        self._ended_at: float | None = None
         threading.Thread(target=self._reap, name=f"reap-{replica}", daemon=True).start()
 
     def lines(self) -> Iterator[str]:
@@ -95,6 +99,12 @@ class ProcessHandle(ReplicaHandle):
     def wait(self, timeout: float | None = None) -> int | None:
         self._ended.wait(timeout)
         return self._code
+
+    def poll(self) -> int | None:
+        return self._code if self._ended.is_set() else None
+
+    def ended_at(self) -> float | None:
+        return self._ended_at if self._ended.is_set() else None
 
     def stop(self, grace: float) -> None:
         self._signal_group(signal.SIGTERM)
@@ -118,6 +128,7 @@ class ProcessHandle(ReplicaHandle):
     def _reap(self) -> None:
         pid = self._process.pid
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        ended_at = time.time()  # the replica's end as this backend tells it
         with self._lock:
             # The leader is a zombie: the group id cannot be reused yet. The rest of the
             # group dies with it, as a container's processes do.
@@ -125,6 +136,7 @@ class ProcessHandle(ReplicaHandle):
                 os.killpg(pid, signal.SIGKILL)
             code = self._process.wait()
             self._code = 128 - code if code < 0 else code
+            self._ended_at = ended_at
             self._ended.set()
 
 
@@ -153,7 +165,7 @@ class ProcessBackend(Backend):
 
     def prepare(self, run: RunSpec) -> list[str]:
         pools = run.job.job_spec.worker_pool_specs
-        used = sorted({r.pool for r in run.replicas})
+        used = sorted({r.pool for r in run.emulated})
         for pool in used:
             _check_runnable(pool, pools[pool])
         self._record(run)
@@ -194,7 +206,10 @@ class ProcessBackend(Backend):
         with self._lock:
             env.update(self._host_env.get(run.run_id, {}))
         env.update(
-            {k: v if k in _CLUSTER_NAMES else run.gcs.host_paths(v) for k, v in launch.env.items()}
+            {
+                k: v if k in JOB_TEXT_VARIABLES else run.gcs.host_paths(v)
+                for k, v in launch.env.items()
+            }
         )
         env = environment.environment(env)
         env[RUN_MARKER] = run.run_id

@@ -30,7 +30,8 @@ class ReplicaResult:
 
     ``exit_code`` is None when it never started; ``stopped`` when the executor stopped
     it because the job ended (primary done, another replica failed, timeout, cancel).
-    ``attempts`` counts its starts (more than 1 after restarts).
+    ``attempts`` counts its starts (more than 1 after restarts). ``emulated`` is False
+    for a replica a local run never starts (a Reduction Server reducer).
     """
 
     replica: Replica
@@ -40,6 +41,7 @@ class ReplicaResult:
     attempts: int
     start_time: datetime | None
     end_time: datetime | None
+    emulated: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (what ``cjob-emu run --json`` prints per replica)."""
@@ -50,6 +52,7 @@ class ReplicaResult:
             "logPath": str(self.log_path),
             "startTime": _rfc3339(self.start_time),
             "endTime": _rfc3339(self.end_time),
+            "emulated": self.emulated,
         }
 
 
@@ -105,7 +108,8 @@ class JobResult:
 
 @dataclass(frozen=True)
 class ReplicaStatus:
-    """A replica right now: ``phase`` is waiting, running, succeeded, failed or stopped."""
+    """A replica right now: ``phase`` is waiting, running, succeeded, failed, stopped or
+    not emulated (a Reduction Server reducer, never started)."""
 
     replica: Replica
     phase: str
@@ -122,15 +126,26 @@ class ReplicaStatus:
         return end - self.started
 
 
+NOT_EMULATED = "not emulated"
+"""The phase of a replica a local run never starts (a Reduction Server reducer)."""
+
+
 class ReplicaTable:
     """Every replica of a run: its status now and its result so far. Thread-safe."""
 
-    def __init__(self, replicas: Sequence[Replica], run_dir: Path) -> None:
+    def __init__(
+        self, replicas: Sequence[Replica], run_dir: Path, *, not_emulated: Sequence[Replica] = ()
+    ) -> None:
         self._replicas = tuple(replicas)
         self._run_dir = run_dir
         self._lock = threading.Lock()
-        self._status = {r: ReplicaStatus(r, "waiting", None, 0, None, None) for r in replicas}
-        self._results: dict[Replica, ReplicaResult] = {}
+        self._status = {
+            r: ReplicaStatus(r, "waiting", None, 0, None, None) for r in replicas
+        } | {r: ReplicaStatus(r, NOT_EMULATED, None, 0, None, None) for r in not_emulated}
+        self._results: dict[Replica, ReplicaResult] = {
+            r: ReplicaResult(r, None, False, log_path(run_dir, r), 0, None, None, emulated=False)
+            for r in not_emulated
+        }
 
     def started(self, replica: Replica, attempt: int, log: Path) -> None:
         """``replica`` started as ``attempt``, logging to ``log``."""

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from google.cloud.aiplatform_v1 import AcceleratorType, CustomJob
 from google.protobuf.message import Message
 
+from cjob_emu.cluster.vertex_job import (
+    REDUCTION_SERVER_IMAGE,
+    REDUCTION_SERVER_POOL,
+    is_reduction_server_pool,
+)
 from cjob_emu.executor.backend import RunOptions
 
 
@@ -88,7 +93,10 @@ def unemulated_fields(job: CustomJob, options: RunOptions | None = None) -> list
     """Every set field of ``job`` a local run with ``options`` accepts but does not emulate."""
     opts = options or RunOptions()
     found = list(_walk(CustomJob.pb(job), ""))
-    for index, pool in enumerate(job.job_spec.worker_pool_specs):
+    pools = job.job_spec.worker_pool_specs
+    for index, pool in enumerate(pools):
+        if is_reduction_server_pool(job, index):
+            continue  # not started at all: said once below
         path = f"job_spec.worker_pool_specs[{index}].machine_spec"
         machine = pool.machine_spec
         if machine.machine_type and not opts.resource_limits:
@@ -107,7 +115,22 @@ def unemulated_fields(job: CustomJob, options: RunOptions | None = None) -> list
                     "(GPU passthrough is off)",
                 )
             )
+    if is_reduction_server_pool(job, REDUCTION_SERVER_POOL):
+        found += _reducers(pools[REDUCTION_SERVER_POOL].replica_count)
     return found
+
+
+def _reducers(count: int) -> list[Unemulated]:
+    """The notice for ``count`` Reduction Server reducers (none for an empty pool)."""
+    if count <= 0:
+        return []
+    message = (
+        f"{count} Reduction Server reducer(s) not started: their image "
+        f"({REDUCTION_SERVER_IMAGE}) exists only in Vertex's restricted registry. They "
+        "stay in CLUSTER_SPEC and TF_CONFIG; the training world (WORLD_SIZE, RANK) runs "
+        "without them, all-reducing among its own replicas"
+    )
+    return [Unemulated(f"job_spec.worker_pool_specs[{REDUCTION_SERVER_POOL}]", message)]
 
 
 def _walk(message: Message, prefix: str) -> Iterator[Unemulated]:

@@ -388,17 +388,19 @@ def test_events_iterator_replays_and_follows(tmp_path: Path, gcs: Path) -> None:
     assert [e.state for e in running.events() if isinstance(e, StateChanged)] == states
 
 
-def _wheel(path: Path) -> Path:
+_TASK = textwrap.dedent(
+    """
+    import json, os, sys
+    out = os.environ["AIP_MODEL_DIR"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "task.json"), "w") as f:
+        json.dump({"args": sys.argv[1:], "module": __name__}, f)
+    """
+)
+
+
+def _wheel(path: Path, task: str = _TASK) -> Path:
     """A minimal pure-Python wheel with trainer/task.py (no build step needed)."""
-    task = textwrap.dedent(
-        """
-        import json, os, sys
-        out = os.environ["AIP_MODEL_DIR"]
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "task.json"), "w") as f:
-            json.dump({"args": sys.argv[1:], "module": __name__}, f)
-        """
-    )
     files = {
         "trainer/__init__.py": "",
         "trainer/task.py": task,
@@ -441,6 +443,47 @@ def test_python_package_pool_installs_into_a_venv_and_runs_the_module(run, gcs: 
     record = read_json(gcs / BUCKET / "pkg" / "model" / "task.json")
     assert record == {"args": ["--epochs", "2"], "module": "__main__"}
     assert (result.run_dir / "venv" / "bin" / "python").exists()
+
+
+def test_the_variables_describing_the_job_keep_its_gs_uris(run, gcs: Path) -> None:
+    # CLUSTER_SPEC, TF_CONFIG and CLOUD_ML_JOB show the job as submitted: the package's
+    # gs:// URI and the gs:// argument stay in CLOUD_ML_JOB as the job gives them.
+    task = textwrap.dedent(
+        """
+        import json, os
+        out = os.environ["AIP_MODEL_DIR"]
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "job.json"), "w") as f:
+            json.dump({"CLOUD_ML_JOB": os.environ["CLOUD_ML_JOB"]}, f)
+        """
+    )
+    _wheel(gcs / BUCKET / "packages", task)
+    package = f"gs://{BUCKET}/packages/trainer-0.1-py3-none-any.whl"
+    the_job = job(
+        "job-text",
+        [
+            {
+                "machineSpec": {"machineType": "n1-standard-4"},
+                "replicaCount": "1",
+                "pythonPackageSpec": {
+                    "executorImageUri": "us-docker.pkg.dev/vertex-ai/training/sklearn:1",
+                    "packageUris": [package],
+                    "pythonModule": "trainer.task",
+                    "args": [f"--data=gs://{BUCKET}/data"],
+                },
+            }
+        ],
+        base_output=f"gs://{BUCKET}/text",
+    )
+    result = run(the_job, timeout=300)
+
+    assert result.state == SUCCEEDED, result.job.error.message
+    record = read_json(gcs / BUCKET / "text" / "model" / "job.json")
+    assert record["CLOUD_ML_JOB"] == (
+        '{"python_module":"trainer.task",'
+        f'"package_uris":["{package}"],'
+        f'"job_args":["--data\\u003dgs://{BUCKET}/data"]}}'
+    )
 
 
 def test_a_missing_package_stops_the_run_with_an_environment_problem(

@@ -121,11 +121,12 @@ def test_docker_replica_out_of_memory_fails_the_job_saying_so(
     )
 
     assert result.state == FAILED
+    assert result.job.error.code == 3
     message = result.job.error.message
+    # Vertex's sentence (as users quote it in issue threads), then the limit it ran into.
     assert message.startswith(
-        "The replica workerpool1-0 exited with a non-zero status of 137. "
-        "Termination reason: OOMKilled (the replica ran out of memory: its container's "
-        "limit is 1843 MiB)."
+        "The replica workerpool1-0 ran out of memory and exited with a non-zero status of "
+        "137.\nIts container's memory limit is 1843 MiB.\n"
     ), message
     assert "holding 1024 MiB" in message  # the last lines of its log come with it
     assert "never got here" not in result.replicas["workerpool1-0"].log_path.read_text()
