@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cjob_emu.errors import JobFailedError
+from cjob_emu.executor import JobResult
 
 
 class LaunchWarning(UserWarning):
@@ -32,6 +33,8 @@ class TaskResult:
             depends on failed or did not run); empty otherwise.
         skipped_outputs: Outputs of a sub-DAG that ran which do not exist because a
             condition skipped every task inside that produces them.
+        job: The executor's result of a custom-job task whose CustomJob ran: how each
+            replica ended (``job.replicas``) and where its logs are (``job.log_paths()``).
     """
 
     name: str
@@ -42,6 +45,7 @@ class TaskResult:
     skipped: str = ""
     not_run: str = ""
     skipped_outputs: frozenset[str] = frozenset()
+    job: JobResult | None = None
 
     @property
     def state(self) -> str:

@@ -81,7 +81,7 @@ def run_pipeline(
     max_restarts: int = DEFAULT_MAX_RESTARTS,
     on_event: Callable[[Event], None] | None = None,
     say: Callable[[str], None] | None = None,
-    echo: bool = True,
+    echo: bool | kfp_local.TaskEcho = True,
     strict: bool = False,
 ) -> PipelineRun:
     """Run a compiled pipeline (a PipelineSpec YAML/JSON file, or its parsed mapping).
@@ -102,7 +102,8 @@ def run_pipeline(
         max_restarts: Bound for ``restart_job_on_worker_restart`` in every CustomJob.
         on_event: Called with every executor event of every CustomJob.
         say: Called with progress lines and warnings (default: nothing).
-        echo: Show what kfp.local tasks print on stderr.
+        echo: Show what kfp.local tasks print on stderr, kfp's own lines left out; or
+            a callable given every line (:class:`~.kfp_local.TaskLine`) instead.
         strict: A validation warning on a CustomJob fails its task, as an error does.
 
     Raises InputError (not a compiled pipeline, unknown or missing parameters, a

@@ -69,7 +69,10 @@ def run_task(
             warn=lambda message: run.warn(path, message),
         )
         run.ignored.extend(f"{path}: {notice}" for notice in outcome.notices)
-        return TaskResult(path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error)
+        return TaskResult(
+            path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error,
+            job=outcome.result,
+        )
     image = run.images.resolve(str(container.get("image", "")))
     run.say(f"task {path}: kfp.local ({image})")
     done = kfp_local.run_task(
@@ -82,11 +85,18 @@ def run_task(
         pipeline_root=run.pipeline_root,
         runner=run.runner,
         image=image,
-        echo=run.echo,
+        task=path,
+        echo=_echo(run),
     )
     tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
     error = "" if done.succeeded else f"the task exited non-zero; last lines of its log:\n{tail}"
     return TaskResult(path, "container", done.succeeded, done.outputs, error)
+
+
+def _echo(run: RunContext) -> kfp_local.TaskEcho | None:
+    if callable(run.echo):
+        return run.echo
+    return kfp_local.print_task_line if run.echo else None
 
 
 def _backend_name(backend: str | Backend) -> str:

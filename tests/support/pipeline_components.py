@@ -304,3 +304,25 @@ def fail_slow() -> None:
     echo(text=broken.output)
     first = add(a=1, b=2)
     add(a=first.output, b=1)
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def linger() -> str:
+    """The chief ends at once; the worker waits until the job's end stops it."""
+    import json
+    import os
+    import time
+
+    task = json.loads(os.environ.get("CLUSTER_SPEC", "{}")).get("task", {})
+    if task.get("type") != "workerpool0":
+        print("worker waiting", flush=True)
+        time.sleep(120)
+    return "chief done"
+
+
+linger_job = create_custom_training_job_from_component(linger, replica_count=2)
+
+
+@dsl.pipeline(name="lingering")
+def lingering() -> str:
+    return linger_job().outputs["Output"]
