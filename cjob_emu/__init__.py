@@ -19,7 +19,8 @@ from typing import Any
 
 from cjob_emu import _lazy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+"""The version, also the distribution's (pyproject.toml reads it from here)."""
 
 _EXPORTS = {
     "cjob_emu.builder": [
