@@ -9,8 +9,7 @@ Every image carries the hash of its recipe in a label, so building an unchanged 
 is a no-op and a changed recipe builds anew.
 
 ``python -m cjob_emu.images build`` builds the base image and every recipe under
-cjob_emu/image_recipes (package data: an installed cjob-emu builds them too);
-``python -m cjob_emu.images tag test`` prints a recipe's tag.
+cjob_emu/image_recipes (package data); ``python -m cjob_emu.images tag test`` its tag.
 """
 
 from __future__ import annotations

@@ -102,8 +102,7 @@ def run_pipeline(
         max_restarts: Bound for ``restart_job_on_worker_restart`` in every CustomJob.
         on_event: Called with every executor event of every CustomJob.
         say: Called with progress lines and warnings (default: nothing).
-        echo: Show what kfp.local tasks print on stderr, kfp's own lines left out; or
-            a callable given every line (:class:`~.kfp_local.TaskLine`) instead.
+        echo: Show kfp.local tasks' own output on stderr, or a callable gets each TaskLine.
         strict: A validation warning on a CustomJob fails its task, as an error does.
 
     Raises InputError (not a compiled pipeline, unknown or missing parameters, a
