@@ -1,7 +1,7 @@
 """Test configuration of the cjob-emu project itself (users get theirs from the pytest plugin).
 
 The ``docker`` marker and its skip-or-fail policy live in ``cjob_emu.pytest_plugin``; this file
-adds what only this repository's tests need: the image built from fixtures/images/test, a
+adds what only this repository's tests need: the image built from cjob_emu/image_recipes/test, a
 header that says which engine a run used, and Hypothesis settings that hold on a busy
 two-core CI machine.
 """
@@ -50,5 +50,5 @@ def gcs(gcs_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def cjob_test_image() -> str:
-    """Tag of the image built from fixtures/images/test (built on first use, cached after)."""
+    """Tag of the image built from cjob_emu/image_recipes/test (built once, cached after)."""
     return images.ensure_recipe_image("test")

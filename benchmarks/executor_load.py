@@ -14,7 +14,7 @@ at once), with per-job medians and maxima; exits 1 if any check fails.
     python benchmarks/executor_load.py [--backend docker|process] [--jobs 20]
         [--concurrent 5] [--image TAG]
 
-``--image`` defaults to the test image (built from fixtures/images/test if missing).
+``--image`` defaults to the test image (built from cjob_emu/image_recipes/test if missing).
 The tests run the same code (tests/executor/test_executor_load.py).
 """
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from cjob_emu import _lazy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+"""The version, also the distribution's (pyproject.toml reads it from here)."""
 
 _EXPORTS = {
     "cjob_emu.builder": [

@@ -9,7 +9,7 @@ Every image carries the hash of its recipe in a label, so building an unchanged 
 is a no-op and a changed recipe builds anew.
 
 ``python -m cjob_emu.images build`` builds the base image and every recipe under
-fixtures/images; ``python -m cjob_emu.images tag test`` prints a recipe's tag.
+cjob_emu/image_recipes (package data); ``python -m cjob_emu.images tag test`` its tag.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from cjob_emu.errors import EnvironmentProblem
 RECIPE_LABEL = "cjob-emu.recipe"
 NAME_LABEL = "cjob-emu.image"
 REPOSITORY_PREFIX = "cjob-emu/"
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "images"
+RECIPES_DIR = Path(__file__).resolve().parent / "image_recipes"
 SCRATCH_DIR = Path("/var/tmp")
 REQUIREMENTS_FILE = "requirements.txt"
 WHEELS_DIR = "wheels"

@@ -9,12 +9,16 @@ Fixtures:
   and their replicas removed.
 - ``gcs_root``: the test's gs:// root directory (a ``Path``; ``gs://b/x`` is ``b/x`` in it).
 - ``fake_vertex``: a local Vertex API server (and Cloud Storage over its own gs:// root)
-  with the SDK pointed at it; ``fake_vertex_server``: the session's server itself;
-  ``vertex_mock``: the same API through ``responses``, no port.
+  with the SDK pointed at it, in simulated mode: a job runs nothing and ends as scripted
+  (SUCCEEDED by default); ``fake_vertex_executor``: the same in executor mode, every job
+  running its replicas on ``--cjob-backend``; the server's repr names its mode;
+  ``fake_vertex_server``: the session's server itself; ``vertex_mock``: the same API
+  through ``responses``, no port.
 - ``cjob_backend``: the backend name of ``--cjob-backend`` (auto|docker|process,
   default auto), used by ``local_executor`` and by ``fake_vertex``'s executor mode.
 - ``cjob_image_map``: ``None``; override it in a conftest.py to map registry images to
-  local tags (``{"us-docker.pkg.dev/p/r/trainer:1": "trainer:dev"}``) for both.
+  local tags (``{"us-docker.pkg.dev/p/r/trainer:1": "trainer:dev"}``) for both; a
+  missing image's error names this fixture.
 
 Under pytest-xdist every worker has its own server and its own directories, and every
 container and network carries the worker's pid, so workers never share or remove each
@@ -31,6 +35,7 @@ those imports (the aiplatform types, the docker SDK) cost about a second.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from functools import cache
@@ -43,6 +48,8 @@ DOCKER_MARKER = "docker: needs a running Docker engine (fails instead of skippin
 
 
 BACKENDS = ("auto", "docker", "process")
+IMAGE_MAP_HINT = "a cjob_image_map fixture (in conftest.py) mapping {uri} to a local tag"
+"""How a test stands a local image in for ``{uri}``: what a missing image's error says."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,6 +99,13 @@ def cjob_image_map() -> Any:
     return None
 
 
+def _image_map(cjob_image_map: Any) -> Any:
+    """``cjob_image_map`` as an ImageMap whose hint names the fixture, not the CLI flag."""
+    from cjob_emu.executor.image_map import ImageMap
+
+    return dataclasses.replace(ImageMap.load(cjob_image_map), hint=IMAGE_MAP_HINT)
+
+
 @pytest.fixture
 def gcs_root(tmp_path: Path) -> Path:
     """The test's own gs:// root directory: ``gs://bucket/name`` is ``gcs_root/bucket/name``."""
@@ -111,7 +125,7 @@ def local_executor(
         backend=cjob_backend,
         gcs_root=gcs_root,
         runs_dir=tmp_path / "runs",
-        image_map=cjob_image_map,
+        image_map=_image_map(cjob_image_map),
     ) as executor:
         yield executor
 
@@ -124,16 +138,28 @@ def fake_vertex_server(
     worker; executor-mode jobs run on ``--cjob-backend``."""
     from cjob_emu.fake_api import fixtures
 
-    yield from fixtures.fake_vertex_server(tmp_path_factory, cjob_backend, cjob_image_map)
+    yield from fixtures.fake_vertex_server(
+        tmp_path_factory, cjob_backend, _image_map(cjob_image_map)
+    )
 
 
 @pytest.fixture
 def fake_vertex(fake_vertex_server: Any) -> Iterator[Any]:
     """The server emptied, aiplatform pointed at it (REST, anonymous, 0.05 s polls,
-    STORAGE_EMULATOR_HOST), restored afterwards."""
+    STORAGE_EMULATOR_HOST), restored afterwards. Simulated mode: a job runs nothing and
+    ends as scripted (SUCCEEDED by default); ``fake_vertex_executor`` runs jobs."""
     from cjob_emu.fake_api import fixtures
 
     yield from fixtures.fake_vertex(fake_vertex_server)
+
+
+@pytest.fixture
+def fake_vertex_executor(fake_vertex_server: Any) -> Iterator[Any]:
+    """``fake_vertex`` in executor mode: every job runs its replicas on ``--cjob-backend``
+    (with ``cjob_image_map``) into the server's gs:// root."""
+    from cjob_emu.fake_api import fixtures
+
+    yield from fixtures.fake_vertex_executor(fake_vertex_server)
 
 
 @pytest.fixture

@@ -3,19 +3,24 @@
 On a terminal, replica log lines scroll with a coloured ``workerpool1-0 | `` prefix
 above a table of the replicas (phase, exit code, duration) that is redrawn in place;
 elsewhere (a pipe, a CI log) every line is plain text and the table is printed once,
-at the end. Plain ANSI escape codes: nothing beyond the standard library.
+at the end. Colour follows :mod:`.style` (``--color``, ``NO_COLOR``). The fields a
+local run does not emulate are folded into one line (``-v`` lists them); ``--quiet``
+keeps only warnings and the final summary. Plain ANSI escape codes: nothing beyond
+the standard library.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
 from google.cloud.aiplatform_v1 import JobState
 
-from cjob_emu.cli.style import BOLD, CYAN, GREEN, RED, YELLOW, paint
+from cjob_emu.cli.style import BOLD, CYAN, GREEN, RED, SETTINGS, YELLOW, colour_enabled, paint
 from cjob_emu.cluster import Replica
 from cjob_emu.executor import (
     Event,
@@ -46,18 +51,22 @@ class RunConsole:
 
     def __init__(self, stream: TextIO, replicas: Sequence[Replica], *, live: bool) -> None:
         self.stream = stream
-        self.live = live
+        self.live = live and not SETTINGS.quiet
         self.running: RunningJob | None = None
-        self._prefixer = Prefixer(replicas, colour=live)
+        self._prefixer = Prefixer(replicas, colour=colour_enabled(stream, terminal=live))
         self._lock = threading.Lock()
         self._table_lines = 0
+        self._folded: list[Notice] = []
 
     def on_event(self, event: Event) -> None:
         """Show one event (called from the executor's threads)."""
-        text = self._describe(event)
-        if text is None:
-            return
         with self._lock:
+            if self._fold(event):
+                return
+            lines = [self._unfold(), self._describe(event)]
+            text = "\n".join(line for line in lines if line is not None)
+            if not text:
+                return
             self._erase_table()
             self.stream.write(text + "\n")
             self._draw_table()
@@ -77,13 +86,35 @@ class RunConsole:
         with self._lock:
             self._erase_table()
             self.live = False
-            if self.running is not None:
+            folded = self._unfold()
+            if folded is not None:
+                self.stream.write(folded + "\n")
+            if self.running is not None and not SETTINGS.quiet:
                 self.stream.write(self._table(self.running.replica_status()) + "\n")
             if result is not None:
                 self.stream.write(summary(result, colour=self._prefixer.colour) + "\n")
             self.stream.flush()
 
+    def _fold(self, event: Event) -> bool:
+        """Keep a not-emulated notice for the folded line (unless ``-v`` lists them)."""
+        if isinstance(event, Notice) and event.kind == "unemulated" and not SETTINGS.verbose:
+            self._folded.append(event)
+            return True
+        return False
+
+    def _unfold(self) -> str | None:
+        """The kept not-emulated notices as one line (the notice itself when alone)."""
+        notices, self._folded = self._folded, []
+        if not notices or SETTINGS.quiet:
+            return None
+        label = self._paint(YELLOW, f"{_NOTICE_LABELS['unemulated']}: ")
+        if len(notices) == 1:
+            return label + str(notices[0])
+        return label + fold_fields([n.field or n.message for n in notices])
+
     def _describe(self, event: Event) -> str | None:
+        if SETTINGS.quiet and not (isinstance(event, Notice) and event.kind == "warning"):
+            return None
         if isinstance(event, LogLine):
             return self._prefixer.format(event.replica, event.line)
         if isinstance(event, Notice):
@@ -129,6 +160,14 @@ class RunConsole:
                 phase = self._paint(_PHASE_COLOURS[row.phase], phase)
             lines.append(f"{row.replica.name.ljust(width)}  {phase} {code:>5} {took:>8}")
         return "\n".join(lines)
+
+
+def fold_fields(fields: Sequence[str]) -> str:
+    """Field paths as one line: ``6 fields (disk_spec, machine_type x4, ...); -v lists
+    them``, each field named by its last part, in order of first appearance."""
+    names = Counter(re.sub(r"\[\d+\]", "", field).rsplit(".", 1)[-1] for field in fields)
+    shown = ", ".join(name if n == 1 else f"{name} x{n}" for name, n in names.items())
+    return f"{len(fields)} fields ({shown}); -v lists them"
 
 
 def summary(result: JobResult, *, colour: bool = False) -> str:

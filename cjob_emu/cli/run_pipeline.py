@@ -2,12 +2,12 @@
 
 Parses ``--param NAME=VALUE`` by the pipeline's parameter types and
 ``--artifact NAME=URI_OR_PATH`` for its input artifacts, runs
-:func:`~cjob_emu.pipelines.run_pipeline`, streams progress and replica logs on
-stderr, and ends with a summary: every task and its state (ran, skipped by a
-condition and which, failed and why, or not run because a task it depends on
-failed), the outputs, every option ignored locally and every warning. Exit codes:
-0 succeeded, 1 a task failed or did not run, 2 bad input. Imported only for a
-pipeline: it needs kfp.
+:func:`~cjob_emu.pipelines.run_pipeline`, streams progress and what the tasks print
+on stderr, and ends with a summary (:mod:`.pipeline_console`): every task and its
+state (ran, skipped by a condition and which, failed and why, or not run because a
+task it depends on failed), how each replica ended and where the logs are, the
+outputs, every option ignored locally and every warning. Exit codes: 0 succeeded, 1
+a task failed or did not run, 2 bad input. Imported only for a pipeline: it needs kfp.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 
 from kfp import dsl
 
+from cjob_emu.cli.pipeline_console import PipelineConsole, print_summary, task_summary
 from cjob_emu.cli.replica_options import run_options
 from cjob_emu.errors import GcsPathError, InputError
 from cjob_emu.executor import DEFAULT_WORK_DIR, ImageMap
-from cjob_emu.executor.events import LogLine
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.pipelines.run import DEFAULT_LOCATION, DEFAULT_PROJECT, LaunchWarning, run_pipeline
 from cjob_emu.pipelines.scheduler import DEFAULT_MAX_PARALLEL
@@ -134,18 +134,11 @@ def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     if args.max_parallel is not None and args.max_parallel < 1:
         raise InputError(f"--max-parallel {args.max_parallel}: give 1 or more")
 
-    def say(line: str) -> None:
-        print(f"cjob-emu: {line}", file=sys.stderr, flush=True)
-
+    console = PipelineConsole(sys.stderr)
     arguments = parse_params(spec, args.param)
     gcs = GcsRoot.at(args.gcs_root if args.gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
-    arguments.update(parse_artifacts(spec, args.artifact, gcs, say))
+    arguments.update(parse_artifacts(spec, args.artifact, gcs, console.say))
     options = run_options(args)
-
-    def on_event(event: Any) -> None:
-        if isinstance(event, LogLine):
-            print(f"  {event.replica.name} | {event.line}", file=sys.stderr, flush=True)
-
     with warnings.catch_warnings():
         # said at once through say(), and again in the summary
         warnings.simplefilter("ignore", LaunchWarning)
@@ -161,26 +154,18 @@ def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
             options=options,
             runs_dir=args.run_dir,
             max_restarts=args.max_restarts,
-            on_event=on_event,
-            say=say,
+            on_event=console.on_event,
+            say=console.say,
+            echo=console.on_task_line,
             strict=args.strict,
             max_parallel=args.max_parallel or DEFAULT_MAX_PARALLEL,
         )
+    console.finish()
     summary = {
         "run": run.name,
         "succeeded": run.succeeded,
         "outputs": {k: _shown(v) for k, v in run.outputs.items()},
-        "tasks": {
-            t.name: {
-                "kind": t.kind,
-                "state": t.state,
-                "succeeded": t.succeeded,
-                "error": t.error,
-                "skipped": t.skipped,
-                "not_run": t.not_run,
-            }
-            for t in run.tasks.values()
-        },
+        "tasks": {t.name: task_summary(t) for t in run.tasks.values()},
         "ignored": list(run.ignored),
         "warnings": list(run.warnings),
         "pipeline_root": run.pipeline_root,
@@ -189,36 +174,10 @@ def run_pipeline_file(args: argparse.Namespace, spec: Mapping[str, Any]) -> int:
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        _print_summary(summary)
+        print_summary(summary, sys.stdout)
     return 0 if run.succeeded else 1
 
 
 def _shown(value: Any) -> Any:
     uri = getattr(value, "uri", None)
     return {"artifact": uri} if isinstance(uri, str) else value
-
-
-def _print_summary(summary: Mapping[str, Any]) -> None:
-    out = sys.stdout
-    verdict = "SUCCEEDED" if summary["succeeded"] else "FAILED"
-    print(f"pipeline run {summary['run']}: {verdict}", file=out)
-    for name, task in summary["tasks"].items():
-        if task["skipped"]:
-            state = f"skipped: {task['skipped']}"
-        elif task["not_run"]:
-            state = f"NOT RUN: {task['not_run']}"
-        else:
-            state = "succeeded" if task["succeeded"] else f"FAILED: {task['error']}"
-        print(f"  task {name} ({task['kind']}): {state}", file=out)
-    for name, value in summary["outputs"].items():
-        print(f"  output {name} = {json.dumps(value, ensure_ascii=False)}", file=out)
-    print(f"  outputs under {summary['pipeline_root']}/{summary['run']}/", file=out)
-    print(f"  (gs:// is {summary['gcs_root']})", file=out)
-    if summary["ignored"]:
-        print("ignored or different locally:", file=out)
-        for line in summary["ignored"]:
-            print(f"  - {line}", file=out)
-    if summary["warnings"]:
-        print("WARNINGS (Vertex would run something else than written):", file=out)
-        for line in summary["warnings"]:
-            print(f"  - {line}", file=out)

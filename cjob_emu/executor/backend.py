@@ -53,6 +53,7 @@ from google.cloud.aiplatform_v1 import CustomJob
 from cjob_emu.cluster import Replica
 from cjob_emu.cluster.vertex_job import is_reduction_server_pool
 from cjob_emu.executor.gcs import GcsRoot
+from cjob_emu.executor.image_map import CLI_HINT
 
 LABEL_RUN = "cjob-emu.run-id"
 """Label (docker) / record key naming the run a resource belongs to."""
@@ -111,6 +112,8 @@ class RunSpec:
         images: The image each of the job's image URIs runs as, after the image
             map (``{uri: local tag}``; an unmapped URI maps to itself), so that
             ``prepare`` can check them all before any replica starts.
+        image_hint: How the user maps an image to a local one (``{uri}`` in it), for
+            the error naming a missing image (see :attr:`ImageMap.hint`).
         host_env: Given the address at which this host is reachable from the
             replicas, the variables every replica gets besides the job's (e.g. the
             URL of a local API server listening there); see :func:`host_env`.
@@ -124,6 +127,7 @@ class RunSpec:
     labels: Mapping[str, str]
     options: RunOptions = field(default_factory=RunOptions)
     images: Mapping[str, str] = field(default_factory=dict)
+    image_hint: str = CLI_HINT
     host_env: Callable[[str], Mapping[str, str]] | None = None
 
     @property

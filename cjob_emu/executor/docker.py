@@ -107,7 +107,7 @@ class DockerBackend(Backend):
 
     def _prepare(self, run: RunSpec) -> list[str]:
         client = self.client
-        notes = ensure_images(client, _run_images(run), pull=run.options.pull)
+        notes = ensure_images(client, _run_images(run), pull=run.options.pull, hint=run.image_hint)
         notes += accelerator_notes(run)
         state = _RunState(network=_resource_name(run.run_id))
         if run.options.resource_limits:

@@ -14,6 +14,7 @@ from typing import Any
 from docker.errors import DockerException, ImageNotFound
 
 from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.executor.image_map import CLI_HINT
 
 VERTEX_PREBUILT_PREFIXES: tuple[str, ...] = (
     "us-docker.pkg.dev/vertex-ai/",
@@ -30,11 +31,14 @@ def is_vertex_prebuilt(image: str) -> bool:
     return image.startswith(VERTEX_PREBUILT_PREFIXES)
 
 
-def ensure_images(client: Any, images: Mapping[str, str], *, pull: bool) -> list[str]:
+def ensure_images(
+    client: Any, images: Mapping[str, str], *, pull: bool, hint: str = CLI_HINT
+) -> list[str]:
     """Check that every local image in ``images`` (job URI -> local tag) is present.
 
     Missing ones are pulled when ``pull`` is set. Raises :class:`EnvironmentProblem`
-    naming every image that is still missing. Returns notes on what was pulled.
+    naming every image that is still missing, and how to map it (``hint``, ``{uri}``
+    filled in). Returns notes on what was pulled.
     """
     notes: list[str] = []
     missing: list[tuple[str, str]] = []
@@ -52,7 +56,9 @@ def ensure_images(client: Any, images: Mapping[str, str], *, pull: bool) -> list
             ) from exc
         notes.append(f"pulled image {tag}")
     if missing:
-        raise EnvironmentProblem("\n".join(_missing_message(uri, tag) for uri, tag in missing))
+        raise EnvironmentProblem(
+            "\n".join(_missing_message(uri, tag, hint.format(uri=uri)) for uri, tag in missing)
+        )
     return notes
 
 
@@ -66,20 +72,18 @@ def _present(client: Any, tag: str) -> bool:
     return True
 
 
-def _missing_message(uri: str, tag: str) -> str:
+def _missing_message(uri: str, tag: str, how_to_map: str) -> str:
     if uri != tag:
         return (
             f"image {tag} (standing in for {uri} through the image map) is not present "
-            "locally; build or load it, or map the URI to another local image with "
-            f"--image-map {uri}=LOCAL_TAG"
+            f"locally; build or load it, or map the URI to another local image with {how_to_map}"
         )
     if is_vertex_prebuilt(uri):
         return (
             f"image {uri} is one of Vertex's prebuilt images, which cannot be pulled "
-            "offline; stand a local image in for it with "
-            f"--image-map {uri}=LOCAL_TAG"
+            f"offline; stand a local image in for it with {how_to_map}"
         )
     return (
         f"image {uri} is not present locally and pulling is not allowed for this run; "
-        f"build or load it, allow pulling, or use --image-map {uri}=LOCAL_TAG"
+        f"build or load it, allow pulling, or use {how_to_map}"
     )

@@ -20,12 +20,20 @@ import yaml
 
 from cjob_emu.errors import InputError
 
+CLI_HINT = "--image-map {uri}=LOCAL_TAG"
+"""How a user of the CLI stands a local image in for ``{uri}``."""
+
 
 @dataclass(frozen=True)
 class ImageMap:
-    """Registry image URI (or ``prefix*``) -> local image tag."""
+    """Registry image URI (or ``prefix*``) -> local image tag.
+
+    ``hint`` says how the user who gave this map stands a local image in for ``{uri}``
+    (the CLI's flag; the pytest plugin names its fixture): a missing image's error says it.
+    """
 
     entries: Mapping[str, str] = field(default_factory=dict)
+    hint: str = CLI_HINT
 
     def __post_init__(self) -> None:
         for key, value in self.entries.items():
@@ -44,8 +52,8 @@ class ImageMap:
         return self.entries[max(prefixes, key=len)]
 
     def merged(self, other: ImageMap) -> ImageMap:
-        """This map with ``other``'s entries added (``other`` wins)."""
-        return ImageMap({**self.entries, **other.entries})
+        """This map with ``other``'s entries added (``other`` wins); this map's hint."""
+        return ImageMap({**self.entries, **other.entries}, self.hint)
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[str]) -> ImageMap:

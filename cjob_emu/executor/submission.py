@@ -129,6 +129,7 @@ def submit(
         labels=owner_labels(run_id, directory),
         options=opts,
         images={uri: images.resolve(uri) for uri in image_uris(loaded)},
+        image_hint=images.hint,
         host_env=host_env,
     )
     chosen_options = dataclasses.replace(cluster_options or ClusterOptions(), run_id=run_id)

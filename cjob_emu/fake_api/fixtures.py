@@ -3,7 +3,9 @@
 ``cjob_emu.pytest_plugin`` turns them into fixtures; the names of the
 parameters are the fixtures they depend on. Under pytest-xdist every worker is
 its own session, so it gets its own server on its own free port and its own
-gs:// root.
+gs:// root. ``fake_vertex`` is in simulated mode (a job runs nothing and ends as
+scripted); ``fake_vertex_executor`` is the same server in executor mode (a job runs
+its replicas); the server's repr says which.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def fake_vertex_server(
     cjob_image_map: Any = None,
 ) -> Iterator[FakeVertexServer]:
     """Session scope: one fake Vertex API on 127.0.0.1 and a free port, also serving a
-    temporary gs:// root as Cloud Storage (``server.gcs_root``). Executor-mode jobs run
-    on ``cjob_backend`` with ``cjob_image_map``."""
+    temporary gs:// root as Cloud Storage (``server.gcs_root``), in simulated mode.
+    Executor-mode jobs run on ``cjob_backend`` with ``cjob_image_map`` (an image map,
+    or an :class:`~cjob_emu.executor.ImageMap` whose hint names the fixture)."""
     gcs_root = tmp_path_factory.mktemp("gcs")
     work_dir = tmp_path_factory.mktemp("runs")
     runner = ExecutorRunner(
@@ -64,6 +67,17 @@ def fake_vertex(fake_vertex_server: FakeVertexServer) -> Iterator[FakeVertexServ
             yield fake_vertex_server
     finally:
         fake_vertex_server.reset()
+
+
+def fake_vertex_executor(fake_vertex_server: FakeVertexServer) -> Iterator[FakeVertexServer]:
+    """:func:`fake_vertex` in executor mode: every job created runs its replicas on the
+    local executor (a job labelled ``cjob-emu-mode: simulated`` still runs nothing)."""
+    store = fake_vertex_server.app.store
+    before, store.default_mode = store.default_mode, "executor"
+    try:
+        yield from fake_vertex(fake_vertex_server)
+    finally:
+        store.default_mode = before
 
 
 def vertex_mock(tmp_path: Path) -> Iterator[VertexMock]:

@@ -328,6 +328,14 @@ class FakeVertexServer(AdminControls):
             self._thread.join()
         self.app.close()
 
+    def __repr__(self) -> str:
+        mode = self.app.store.default_mode
+        what = {
+            "simulated": "jobs run nothing, they end as scripted (SUCCEEDED by default)",
+            "executor": "jobs run their replicas on the local executor",
+        }.get(mode, "")
+        return f"<FakeVertexServer {self.url} mode={mode}: {what}>"
+
     def __enter__(self) -> FakeVertexServer:
         return self.start()
 

@@ -31,7 +31,7 @@ class RunContext:
     settings: CustomJobSettings
     images: ImageMap
     runner: Any
-    echo: bool
+    echo: bool | Callable[[Any], None]
     say: Callable[[str], None]
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)

@@ -11,6 +11,11 @@ kfp.local sees artifacts at local paths: its pipeline root is a directory inside
 the gs:// root, mounted at the same absolute path in its containers, so an
 artifact is ``gs://B/P`` for a CustomJob replica (``/gcs/B/P``) and
 ``<root>/B/P`` for a kfp.local task.
+
+What a task prints is handed on line by line (:class:`TaskLine`), told apart from
+kfp's own lines: kfp.local's log records and separators, and the KFP executor's
+INFO lines with its full executor input (:class:`KfpExecutorLog`), which a reader
+wants only when asking for everything.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 import os
+import re
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +184,52 @@ def _lightweight(container: Mapping[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class TaskLine:
+    """One line of a kfp.local task's output: ``task`` its name, ``own`` False for kfp's
+    own lines (kfp.local's log and separators, the KFP executor's INFO lines)."""
+
+    task: str
+    text: str
+    own: bool = True
+
+
+TaskEcho = Callable[[TaskLine], None]
+"""What is given each line of a kfp.local task's output as it comes."""
+
+
+def print_task_line(line: TaskLine) -> None:
+    """The default echo: a task's own lines on stderr, as ``  TASK | text``."""
+    if line.own:
+        print(f"  {line.task} | {line.text}", file=sys.stderr, flush=True)
+
+
+_KFP_INFO = re.compile(r"\[KFP Executor [^\]]* INFO\]: ")
+
+
+class KfpExecutorLog:
+    """Tells, line by line, the KFP executor's own INFO lines in a component's output
+    (``[KFP Executor <time> INFO]: ...``, the executor input it got dumped as indented
+    JSON among them) from what the component itself prints. One per output stream."""
+
+    def __init__(self) -> None:
+        self._state = ""  # "open": the dump's "{" comes next; "dump": inside it
+
+    def is_kfp(self, line: str) -> bool:
+        """Whether ``line`` is the executor's (the lines of its input dump included)."""
+        if self._state == "open":
+            self._state = "dump" if line == "{" else ""
+        if self._state == "dump":
+            if line == "}":  # the dump (json.dumps, indent 4) ends at the first column
+                self._state = ""
+            return True
+        if _KFP_INFO.match(line):
+            if line.endswith("Got executor_input:"):
+                self._state = "open"
+            return True
+        return False
+
+
+@dataclass(frozen=True)
 class TaskRun:
     """The outcome of one kfp.local task: ``outputs`` (parameters; artifacts as
     RuntimeArtifact JSON with gs:// URIs) and ``log`` (what it printed)."""
@@ -197,14 +250,16 @@ def run_task(
     pipeline_root: str,
     runner: Any,
     image: str,
-    echo: bool = True,
+    task: str = "",
+    echo: TaskEcho | None = print_task_line,
 ) -> TaskRun:
     """Run one container task through kfp.local.
 
     ``component`` and ``executor`` are pipeline-spec JSON; ``arguments`` the task's
     parameter values (free of pipeline-level placeholders) and input artifacts
     (RuntimeArtifact JSON, gs:// URIs); ``pipeline_root`` a gs:// URI; ``image`` the
-    local image to run instead of the executor's (the image map applied).
+    local image to run instead of the executor's (the image map applied); ``echo`` is
+    given every line of output as it comes, named ``task`` (default: the component's).
     """
     component_spec = json_format.ParseDict(component, pipeline_spec_pb2.ComponentSpec())
     executor_spec = copy.deepcopy(dict(executor))
@@ -216,7 +271,8 @@ def run_task(
         name: _local_artifact(value, gcs) if _is_artifact(value) else value
         for name, value in arguments.items()
     }
-    with _captured(echo) as log, _engine_errors(component_name):
+    name = task or component_name.removeprefix("comp-")
+    with _captured(name, echo) as log, _engine_errors(component_name):
         outputs, task_status = task_dispatcher.run_single_task_implementation(
             pipeline_resource_name=run_name,
             component_name=component_name,
@@ -241,7 +297,7 @@ def run_task(
         definitions = component.get("outputDefinitions", {}).get("artifacts", {})
         for name, definition in definitions.items():
             converted.setdefault(name, output_artifact(name, definition, root))
-    return TaskRun(succeeded, converted, log.getvalue())
+    return TaskRun(succeeded, converted, log.text())
 
 
 @contextlib.contextmanager
@@ -279,23 +335,93 @@ def _gcs_artifact(artifact: dsl.Artifact, gcs: GcsRoot) -> Artifact:
     }
 
 
-class _Tee(io.StringIO):
-    def __init__(self, echo: Any) -> None:
-        super().__init__()
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SEPARATOR = re.compile(r"-{20,}")  # kfp.local's line after each task, unindented
+_IMAGE_NOTE = re.compile(r"(Found|Pulling) image '.*'|Image pull complete")
+_INDENT = " " * 4  # kfp.local indents a task's output by this much
+
+
+class _TaskOutput(io.TextIOBase):
+    """Stands in for ``sys.stdout`` while kfp.local runs a task: keeps everything (the
+    log), and hands each line to the echo, told apart as :class:`TaskLine` says. Blank
+    lines are held until a line follows (kfp.local ends a task's output with two, and
+    follows its own "Found image" with one)."""
+
+    def __init__(self, task: str, echo: TaskEcho | None) -> None:
+        self._task = task
         self._echo = echo
+        self._log: list[str] = []
+        self._partial = ""
+        self._blank = 0
+        self._own = False  # whether the last line that was not blank was the task's own
+        self._executor = KfpExecutorLog()
 
     def write(self, text: str) -> int:
+        self._log.append(text)
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def kfp_line(self, text: str) -> None:
+        """A line of kfp.local's own log (not printed on stdout, see :class:`_KfpLocalLog`)."""
+        self._log.append(text + "\n")
+        self._hand_on(text, own=False)
+
+    def text(self) -> str:
+        """Everything kfp.local and the task printed."""
+        return "".join(self._log)
+
+    def close(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+        self._blank = 0
+        super().close()
+
+    def _line(self, raw: str) -> None:
+        line = raw.removeprefix(_INDENT) if raw.startswith(_INDENT) else raw
+        if not line.strip():
+            self._blank += 1
+            return
+        kfp = _SEPARATOR.fullmatch(raw) or _IMAGE_NOTE.fullmatch(line)
+        own = not (kfp or self._executor.is_kfp(line))
+        blanks, self._blank = self._blank, 0
+        for _ in range(blanks):  # a blank line after kfp's own is kfp's too
+            self._hand_on("", own=own and self._own)
+        self._hand_on(line, own=own)
+        self._own = own
+
+    def _hand_on(self, text: str, *, own: bool) -> None:
         if self._echo is not None:
-            self._echo.write(text)
-            self._echo.flush()
-        return super().write(text)
+            self._echo(TaskLine(self._task, _ANSI.sub("", text), own))
+
+
+class _KfpLocalLog(logging.Filter):
+    """kfp.local logs through the root logger, to a handler on ``sys.stdout`` it makes
+    for each task: its records go to the task's output as kfp's own lines instead."""
+
+    def __init__(self, output: _TaskOutput) -> None:
+        super().__init__()
+        self._output = output
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for line in record.getMessage().splitlines():
+            self._output.kfp_line(line)
+        return False
 
 
 @contextlib.contextmanager
-def _captured(echo: bool) -> Iterator[io.StringIO]:
-    """kfp.local prints a task's output, and logs its own lines, to ``sys.stdout`` (its
-    logger's handler is made on entry): both are kept, and shown on stderr when ``echo``,
-    so our stdout stays ours (``--json``)."""
-    buffer = _Tee(sys.stderr if echo else None)
-    with contextlib.redirect_stdout(buffer):
-        yield buffer
+def _captured(task: str, echo: TaskEcho | None) -> Iterator[_TaskOutput]:
+    """kfp.local prints a task's output, and logs its own lines, to ``sys.stdout``: both
+    are kept and handed to ``echo`` line by line, so our stdout stays ours (``--json``)."""
+    output = _TaskOutput(task, echo)
+    records = _KfpLocalLog(output)
+    root = logging.getLogger()
+    root.addFilter(records)
+    try:
+        with contextlib.redirect_stdout(output):
+            yield output
+    finally:
+        root.removeFilter(records)
+        output.close()

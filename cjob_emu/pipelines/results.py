@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cjob_emu.errors import JobFailedError
+from cjob_emu.executor import JobResult
 
 
 class LaunchWarning(UserWarning):
@@ -35,6 +36,8 @@ class TaskResult:
         attempts: How many times it ran (more than once under a retry policy).
         start_time, end_time: When it started and ended (``time.time()``), for a task
             that started.
+        job: The executor's result of a custom-job task whose CustomJob ran: how each
+            replica ended (``job.replicas``) and where its logs are (``job.log_paths()``).
     """
 
     name: str
@@ -48,6 +51,7 @@ class TaskResult:
     attempts: int = 1
     start_time: float | None = None
     end_time: float | None = None
+    job: JobResult | None = None
 
     @property
     def state(self) -> str:

@@ -84,7 +84,7 @@ def run_pipeline(
     max_restarts: int = DEFAULT_MAX_RESTARTS,
     on_event: Callable[[Event], None] | None = None,
     say: Callable[[str], None] | None = None,
-    echo: bool = True,
+    echo: bool | kfp_local.TaskEcho = True,
     strict: bool = False,
     max_parallel: int = DEFAULT_MAX_PARALLEL,
 ) -> PipelineRun:
@@ -106,7 +106,7 @@ def run_pipeline(
         max_restarts: Bound for ``restart_job_on_worker_restart`` in every CustomJob.
         on_event: Called with every executor event of every CustomJob.
         say: Called with progress lines and warnings (default: nothing).
-        echo: Show what kfp.local tasks print on stderr.
+        echo: Show kfp.local tasks' own output on stderr, or a callable gets each TaskLine.
         strict: A validation warning on a CustomJob fails its task, as an error does.
         max_parallel: Container tasks running at once, across the whole run.
 

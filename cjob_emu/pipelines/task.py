@@ -141,7 +141,10 @@ class _Attempt:
             warn=lambda message: run.warn(path, message),
         )
         run.ignored.extend(f"{path}: {notice}" for notice in outcome.notices)
-        return TaskResult(path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error)
+        return TaskResult(
+            path, "custom-job", outcome.succeeded, outcome.outputs, outcome.error,
+            job=outcome.result,
+        )
 
     def _kfp_local(self, arguments: Mapping[str, Any]) -> TaskResult:
         run, path = self.run, self.path
@@ -158,7 +161,8 @@ class _Attempt:
                 pipeline_root=run.pipeline_root,
                 runner=run.runner,
                 image=image,
-                echo=run.echo,
+                task=path,
+                echo=_echo(run),
             )
         tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
         error = (
@@ -167,6 +171,12 @@ class _Attempt:
             else f"the task exited non-zero; last lines of its log:\n{tail}"
         )
         return TaskResult(path, "container", done.succeeded, done.outputs, error)
+
+
+def _echo(run: RunContext) -> kfp_local.TaskEcho | None:
+    if callable(run.echo):
+        return run.echo
+    return kfp_local.print_task_line if run.echo else None
 
 
 def _backend_name(backend: str | Backend) -> str:

@@ -1,6 +1,6 @@
 """The executor on the docker backend: real containers on a real engine.
 
-Every test runs jobs in the image built from fixtures/images/test, standing in for a
+Every test runs jobs in the image built from cjob_emu/image_recipes/test, standing in for a
 registry image through the image map, and checks afterwards that no container or
 network of this process is left on the engine.
 """

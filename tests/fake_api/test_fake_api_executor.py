@@ -1,7 +1,7 @@
 """Executor mode: jobs the unmodified SDK creates on the fake API really run.
 
 The process backend needs nothing but Python; the docker test runs a 3-replica job in
-containers of the image built from fixtures/images/test.
+containers of the image built from cjob_emu/image_recipes/test.
 """
 
 from __future__ import annotations

@@ -10,12 +10,11 @@ from typing import Any
 
 import docker
 import pytest
-from support.paths import FIXTURES
 
 from cjob_emu import images
 from cjob_emu.errors import EnvironmentProblem
 
-TEST_RECIPE = FIXTURES / "images" / "test"
+TEST_RECIPE = images.RECIPES_DIR / "test"
 
 
 @pytest.fixture

@@ -200,3 +200,82 @@ def test_docker_backend_under_xdist_leaves_nothing(pytester: pytest.Pytester, tm
             assert engine.api.networks(filters=selector) == []
     finally:
         engine.close()
+
+
+MODES_SUITE = '''
+from google.cloud import aiplatform
+
+from jobs import WRITE_MODEL, job
+
+
+def api_job(name):
+    return aiplatform.CustomJob(
+        display_name=name,
+        worker_pool_specs=job(WRITE_MODEL)["job_spec"]["worker_pool_specs"],
+        base_output_dir=f"gs://cjob-emu-staging/{name}",
+    )
+
+
+def test_fake_vertex_runs_nothing_and_says_so(fake_vertex):
+    assert "mode=simulated: jobs run nothing" in repr(fake_vertex)
+    simulated = api_job("simulated")
+    simulated.run(sync=True)
+    assert simulated.state.name == "JOB_STATE_SUCCEEDED"
+    assert not (fake_vertex.gcs_root / "cjob-emu-staging/simulated/model").exists()
+
+
+def test_fake_vertex_executor_runs_the_replicas(fake_vertex_executor):
+    assert "mode=executor: jobs run their replicas" in repr(fake_vertex_executor)
+    real = api_job("real")
+    real.run(sync=True)
+    assert real.state.name == "JOB_STATE_SUCCEEDED"
+    model = fake_vertex_executor.gcs_root / "cjob-emu-staging/real/model/model.txt"
+    assert model.read_text() == "trained"
+
+
+def test_the_next_test_is_simulated_again(fake_vertex):
+    assert "mode=simulated" in repr(fake_vertex)
+'''
+
+
+def test_fake_vertex_is_simulated_and_fake_vertex_executor_runs_jobs(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(jobs=JOB)
+    pytester.makepyfile(test_modes=MODES_SUITE)
+    result = pytester.runpytest_subprocess("--cjob-backend", "process", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+MISSING_IMAGE_SUITE = '''
+import pytest
+from google.cloud import aiplatform
+
+from cjob_emu.errors import EnvironmentProblem
+from jobs import IMAGE, job
+
+HINT = f"a cjob_image_map fixture (in conftest.py) mapping {IMAGE} to a local tag"
+
+
+def test_local_executor(local_executor):
+    with pytest.raises(EnvironmentProblem) as caught:
+        local_executor.run(job("print(1)"))
+    assert HINT in str(caught.value) and "--image-map" not in str(caught.value)
+
+
+def test_fake_vertex_executor(fake_vertex_executor):
+    api_job = aiplatform.CustomJob(
+        display_name="missing", worker_pool_specs=job("print(1)")["job_spec"]["worker_pool_specs"]
+    )
+    with pytest.raises(Exception) as caught:
+        api_job.run(sync=True)
+    assert HINT in str(caught.value) and "--image-map" not in str(caught.value)
+'''
+
+
+@pytest.mark.docker
+def test_a_missing_image_names_the_cjob_image_map_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(jobs=JOB)
+    pytester.makepyfile(test_missing=MISSING_IMAGE_SUITE)
+    result = pytester.runpytest_subprocess("--cjob-backend", "docker", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -354,3 +354,25 @@ def retrying(marker: str, fail_times: int = 1) -> int:
     task = flaky(marker=marker, fail_times=fail_times)
     task.set_retry(num_retries=2, backoff_duration="0s")
     return task.output
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def linger() -> str:
+    """The chief ends at once; the worker waits until the job's end stops it."""
+    import json
+    import os
+    import time
+
+    task = json.loads(os.environ.get("CLUSTER_SPEC", "{}")).get("task", {})
+    if task.get("type") != "workerpool0":
+        print("worker waiting", flush=True)
+        time.sleep(120)
+    return "chief done"
+
+
+linger_job = create_custom_training_job_from_component(linger, replica_count=2)
+
+
+@dsl.pipeline(name="lingering")
+def lingering() -> str:
+    return linger_job().outputs["Output"]
