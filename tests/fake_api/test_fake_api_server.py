@@ -20,9 +20,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cjob_emu.cli.serve import serve
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api import FakeVertexServer
-from cjob_emu.cli.serve import serve
 
 PARENT = "projects/proj/locations/us-central1"
 JOB: dict[str, Any] = {
