@@ -48,8 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CjobEmuError as exc:
         print(f"cjob-emu: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("cjob-emu: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # a pipeline's says which tasks it cancelled
+        print(f"cjob-emu: {exc or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ImportError as exc:
         problem = as_environment_problem(exc, f"cjob-emu {args.command}")

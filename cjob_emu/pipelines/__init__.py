@@ -15,7 +15,13 @@ from typing import Any
 from cjob_emu import _lazy
 
 _EXPORTS = {
-    "cjob_emu.pipelines.run": ["run_pipeline", "PipelineRun", "TaskResult", "LaunchWarning"],
+    "cjob_emu.pipelines.run": [
+        "run_pipeline",
+        "PipelineRun",
+        "TaskResult",
+        "LaunchWarning",
+        "PipelineInterrupted",
+    ],
     "cjob_emu.pipelines.local_component": ["run_component"],
 }
 _WHERE = _lazy.where(_EXPORTS)

@@ -11,6 +11,7 @@ from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
 from cjob_emu.launcher.placeholders import resolve_pipeline_placeholders
 from cjob_emu.pipelines.custom_job_task import CustomJobSettings
+from cjob_emu.pipelines.record import PipelineRecord
 from cjob_emu.pipelines.results import LaunchWarning, TaskResult
 
 
@@ -28,6 +29,7 @@ class RunContext:
     runner: Any
     echo: bool
     say: Callable[[str], None]
+    record: PipelineRecord
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)

@@ -70,7 +70,8 @@ def run_dag(
         else:
             result = _run_one(run, task_name, task, inputs, walked, prefix, scope)
             ended.add(task_name)
-        run.tasks.setdefault(result.name, result)
+        if run.tasks.setdefault(result.name, result) is result:
+            run.record.task_ended(result)
         if result.skipped:
             walked.skipped.add(task_name)
         elif result.succeeded:

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
@@ -183,13 +184,15 @@ def run_task(
     runner: Any,
     image: str,
     echo: bool = True,
+    log_file: Path | None = None,
 ) -> TaskRun:
     """Run one container task through kfp.local.
 
     ``component`` and ``executor`` are pipeline-spec JSON; ``arguments`` the task's
     parameter values (free of pipeline-level placeholders) and input artifacts
     (RuntimeArtifact JSON, gs:// URIs); ``pipeline_root`` a gs:// URI; ``image`` the
-    local image to run instead of the executor's (the image map applied).
+    local image to run instead of the executor's (the image map applied); what the task
+    prints is also written to ``log_file`` as it comes.
     """
     component_spec = json_format.ParseDict(component, pipeline_spec_pb2.ComponentSpec())
     executor_spec = copy.deepcopy(dict(executor))
@@ -201,7 +204,7 @@ def run_task(
         name: _local_artifact(value, gcs) if _is_artifact(value) else value
         for name, value in arguments.items()
     }
-    with _captured(echo) as log, _engine_errors(component_name):
+    with _captured(echo, log_file) as log, _engine_errors(component_name):
         outputs, task_status = task_dispatcher.run_single_task_implementation(
             pipeline_resource_name=run_name,
             component_name=component_name,
@@ -265,22 +268,24 @@ def _gcs_artifact(artifact: dsl.Artifact, gcs: GcsRoot) -> Artifact:
 
 
 class _Tee(io.StringIO):
-    def __init__(self, echo: Any) -> None:
+    def __init__(self, *copies: Any) -> None:
         super().__init__()
-        self._echo = echo
+        self._copies = [c for c in copies if c is not None]
 
     def write(self, text: str) -> int:
-        if self._echo is not None:
-            self._echo.write(text)
-            self._echo.flush()
+        for copy_to in self._copies:
+            copy_to.write(text)
+            copy_to.flush()
         return super().write(text)
 
 
 @contextlib.contextmanager
-def _captured(echo: bool) -> Iterator[io.StringIO]:
+def _captured(echo: bool, log_file: Path | None = None) -> Iterator[io.StringIO]:
     """kfp.local prints a task's output, and logs its own lines, to ``sys.stdout`` (its
-    logger's handler is made on entry): both are kept, and shown on stderr when ``echo``,
-    so our stdout stays ours (``--json``)."""
-    buffer = _Tee(sys.stderr if echo else None)
-    with contextlib.redirect_stdout(buffer):
-        yield buffer
+    logger's handler is made on entry): both are kept (and written to ``log_file``), and
+    shown on stderr when ``echo``, so our stdout stays ours (``--json``)."""
+    with contextlib.ExitStack() as stack:
+        log = None if log_file is None else stack.enter_context(log_file.open("a"))
+        buffer = _Tee(sys.stderr if echo else None, log)
+        with contextlib.redirect_stdout(buffer):
+            yield buffer

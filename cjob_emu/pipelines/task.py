@@ -43,7 +43,9 @@ def run_task(
     missing = missing_inputs(component, {**parameters, **artifacts})
     if missing:
         raise InputError(f"task {path}: no value for required input(s) {', '.join(missing)}")
-    if is_launcher_container(container):
+    kind = "custom-job" if is_launcher_container(container) else "container"
+    run.record.task_started(path, kind)
+    if kind == "custom-job":
         run.say(f"task {path}: CustomJob on the {_backend_name(run.settings.backend)} backend")
         executor_input = build_executor_input(
             component,
@@ -83,6 +85,7 @@ def run_task(
         runner=run.runner,
         image=image,
         echo=run.echo,
+        log_file=run.record.task_log(path),
     )
     tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
     error = "" if done.succeeded else f"the task exited non-zero; last lines of its log:\n{tail}"
