@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from cjob_emu import __version__
-from cjob_emu.cli import cleanup, convert, env, run, serve, validate
+from cjob_emu.cli import cleanup, convert, env, logs, run, runs, serve, show, validate
 from cjob_emu.cli.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID
 from cjob_emu.cli.style import Style
 from cjob_emu.errors import CjobEmuError, InvalidJobError
 from cjob_emu.optional import as_environment_problem
 
-_COMMANDS = (validate, convert, serve, env, run, cleanup)
+_COMMANDS = (validate, convert, serve, env, run, runs, logs, show, cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:

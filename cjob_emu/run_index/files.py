@@ -47,3 +47,16 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def read_replicas(run_dir: Path) -> list[dict[str, Any]]:
+    """A job run's replicas (``replicas.json``) in Vertex order; none when unreadable."""
+    data = read_json(run_dir / REPLICAS_FILE)
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def read_tasks(run_dir: Path) -> list[dict[str, Any]]:
+    """A pipeline run's tasks (``pipeline.json``) in order; none when unreadable."""
+    data = read_json(run_dir / PIPELINE_FILE)
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    return [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else []
