@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +39,11 @@ def add_parser(commands: Any) -> None:
         help="for executor-mode jobs",
     )
     parser.add_argument("--work-dir", help="run directories of executor-mode jobs")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not log each request and job state change on stderr",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         gcs_root=args.gcs_root,
         work_dir=args.work_dir,
+        log=not args.quiet,
     )
 
 
@@ -66,12 +73,15 @@ def serve(
     out: TextIO | None = None,
     err: TextIO | None = None,
     stop: threading.Event | None = None,
+    log: bool = False,
 ) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop.
 
     ``gcs_root`` (default ``./.cjob-emu/gcs``) is served as Cloud Storage and is
     the gs:// root of jobs run in executor mode; ``backend`` and ``work_dir`` are
     for those jobs too (see :func:`cjob_emu.executor.submit`).
+    With ``log``, each request (method, path, status, milliseconds) and each job's
+    state change is one line on ``err``.
     Prints the address first, so scripts can read it from the first line. Binding
     anything but loopback prints a warning banner on ``err`` and says so in ``out``.
     Raises :class:`~cjob_emu.errors.EnvironmentProblem` when the port is in use
@@ -86,8 +96,12 @@ def serve(
     err = err or sys.stderr
     root = Path(gcs_root) if gcs_root is not None else DEFAULT_ROOT
     executor_runner = ExecutorRunner(backend=backend, gcs_root=root, work_dir=work_dir)
+    activity = _Activity(err) if log else None
     server = FakeVertexServer(host, port, mode=mode, state_dir=state_dir,
-                              executor_runner=executor_runner, gcs_root=root)
+                              executor_runner=executor_runner, gcs_root=root,
+                              on_request=activity.request if activity else None)
+    if activity is not None:
+        activity.store = server.app.store
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsafeBindWarning)  # the banner below says it louder
         server.start()
@@ -121,12 +135,55 @@ def serve(
             file=out,
             flush=True,
         )
-        stop.wait()
+        if activity is None:
+            stop.wait()
+        else:
+            # executor-mode jobs change state between requests too
+            while not stop.wait(0.5):
+                activity.states()
     finally:
         _restore_signals(previous)
         server.stop()
     print("cjob-emu fake Vertex API stopped", file=out, flush=True)
     return 0
+
+
+class _Activity:
+    """The serve log: one line per request answered, one per job state change seen
+    (after a request, or while watching between them)."""
+
+    def __init__(self, err: TextIO) -> None:
+        self._err = err
+        self._lock = threading.Lock()
+        self._states: dict[str, int] = {}
+        self.store: Any = None
+
+    def request(self, method: str, path: str, status: int, ms: float) -> None:
+        with self._lock:
+            self._say(f"{method} {path} {status} {ms:.0f}ms")
+        self.states()
+
+    def states(self) -> None:
+        """Say each job state change since the last look."""
+        # imported on use, as the server is: `cjob-emu --help` loads no aiplatform module
+        from google.cloud.aiplatform_v1 import JobState
+
+        if self.store is None:
+            return
+        with self._lock:
+            seen = {}
+            for stored in self.store.jobs():
+                job = stored.job
+                seen[job.name] = job.state
+                if self._states.get(job.name) != job.state:
+                    state = JobState(job.state).name
+                    self._say(f"job {job.name} ({job.display_name!r}): {state}")
+            for name in self._states.keys() - seen.keys():
+                self._say(f"job {name}: deleted")
+            self._states = seen
+
+    def _say(self, text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=self._err, flush=True)
 
 
 def _on_signals(stop: threading.Event) -> dict[int, object]:
