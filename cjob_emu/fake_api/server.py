@@ -5,8 +5,8 @@ The standard library's threading HTTP server, kept lean: HTTP/1.1 keep-alive
 answer written in one ``send`` so no request waits on a delayed ACK. It binds to
 127.0.0.1 and a free port unless told otherwise, and warns (``UnsafeBindWarning``, on
 stderr by default) when told to bind anything else; ``on_request`` hears of every
-request answered (method, path, status, milliseconds: ``cjob-emu serve``'s request
-log). In executor mode it also listens,
+request as its answer goes out (method, path, status, milliseconds: ``cjob-emu
+serve``'s request log). In executor mode it also listens,
 for each run, on the address at which the run's replicas reach this host (docker: the
 run network's gateway), never on all interfaces
 (:meth:`FakeVertexServer.listen_for_replicas`).
@@ -83,8 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
         host = headers.get("host") or f"127.0.0.1:{self.server.server_port}"
         request = Request(self.command, path, query, body, headers, f"http://{host}")
         response = self.server.app.handle(request)
-        self._write(response)
         self._heard(path, response.status, started)
+        self._write(response)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _serve
 
@@ -94,10 +94,12 @@ class _Handler(BaseHTTPRequestHandler):
         if body is not None:
             path = self.path.partition("?")[0]
             response = self.server.app.handle(Request("HEAD", path))
-            self._write(response, head_only=True)
             self._heard(path, response.status, started)
+            self._write(response, head_only=True)
 
     def _heard(self, path: str, status: int, started: float) -> None:
+        # Told before the answer goes out: a client's next request (on any connection)
+        # is then heard after this one.
         if self.server.on_request is not None:
             elapsed = (time.monotonic() - started) * 1000
             self.server.on_request(self.command, path, status, elapsed)
@@ -205,7 +207,8 @@ class FakeVertexServer(AdminControls):
 
     Use as a context manager, or :meth:`start` and :meth:`stop`. Point the SDK at
     :attr:`url` with ``api_transport="rest"`` (see :mod:`cjob_emu.fake_api.sdk`).
-    ``on_request`` is called (from the serving threads) after each request answered.
+    ``on_request`` is called (from the serving threads) for each request, just before
+    its answer is sent.
     With ``gcs_root`` it also serves that directory as Cloud Storage: set
     ``STORAGE_EMULATOR_HOST`` to :attr:`url`.
     The admin methods (:meth:`reset`, :meth:`script_outcome`, :meth:`inject_fault`,
