@@ -10,7 +10,10 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from cjob_emu.fake_api.server import FakeVertexServer
 
 
 def add_parser(commands: Any) -> None:
@@ -117,24 +120,7 @@ def serve(
                 file=err,
                 flush=True,
             )
-        print(f"cjob-emu fake Vertex API listening on {server.url}", file=out)
-        if not is_loopback(host):
-            print(f"  WARNING: {host} is not loopback: reachable from other machines, "
-                  "no authentication", file=out)
-        print("  executor-mode replicas reach it through CJOB_EMU_API_ENDPOINT and "
-              "STORAGE_EMULATOR_HOST (docker: on the job network's gateway while it runs)",
-              file=out)
-        print(f"  mode: {mode}; state: {state_dir or 'in memory'}; admin: {server.url}/_cjob_emu/",
-              file=out)
-        print(f"  Cloud Storage over {server.gcs_root}: STORAGE_EMULATOR_HOST={server.url}",
-              file=out)
-        print(
-            "  aiplatform.init(project=..., location=\"us-central1\", "
-            f"api_endpoint=\"{server.url}\",\n"
-            "                  api_transport=\"rest\", credentials=AnonymousCredentials())",
-            file=out,
-            flush=True,
-        )
+        _say_where(server, host, mode, state_dir, out, loopback=is_loopback(host))
         if activity is None:
             stop.wait()
         else:
@@ -148,9 +134,40 @@ def serve(
     return 0
 
 
+def _say_where(
+    server: FakeVertexServer,
+    host: str,
+    mode: str,
+    state_dir: str | os.PathLike[str] | None,
+    out: TextIO,
+    *,
+    loopback: bool,
+) -> None:
+    """The first lines: where the server listens (the first line's last word is its URL)
+    and how to point the SDK and replicas at it."""
+    print(f"cjob-emu fake Vertex API listening on {server.url}", file=out)
+    if not loopback:
+        print(f"  WARNING: {host} is not loopback: reachable from other machines, "
+              "no authentication", file=out)
+    print("  executor-mode replicas reach it through CJOB_EMU_API_ENDPOINT and "
+          "STORAGE_EMULATOR_HOST (docker: on the job network's gateway while it runs)",
+          file=out)
+    print(f"  mode: {mode}; state: {state_dir or 'in memory'}; admin: {server.url}/_cjob_emu/",
+          file=out)
+    print(f"  Cloud Storage over {server.gcs_root}: STORAGE_EMULATOR_HOST={server.url}",
+          file=out)
+    print(
+        "  aiplatform.init(project=..., location=\"us-central1\", "
+        f"api_endpoint=\"{server.url}\",\n"
+        "                  api_transport=\"rest\", credentials=AnonymousCredentials())",
+        file=out,
+        flush=True,
+    )
+
+
 class _Activity:
-    """The serve log: one line per request answered, one per job state change seen
-    (after a request, or while watching between them)."""
+    """The serve log: one line per request, one per job state change seen (after a
+    request, or while watching between them)."""
 
     def __init__(self, err: TextIO) -> None:
         self._err = err

@@ -129,26 +129,15 @@ def submit(
     root = GcsRoot.at(gcs_root if gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
     images = ImageMap.load(image_map)
     run = RunSpec(
-        run_id=run_id,
-        job=loaded,
-        replicas=tuple(cluster.replicas(loaded)),
-        gcs=root,
-        run_dir=directory.resolve(),
-        labels=owner_labels(run_id, directory),
-        options=opts,
-        images={uri: images.resolve(uri) for uri in image_uris(loaded)},
-        host_env=host_env,
+        run_id=run_id, job=loaded, replicas=tuple(cluster.replicas(loaded)), gcs=root,
+        run_dir=directory.resolve(), labels=owner_labels(run_id, directory), options=opts,
+        images={uri: images.resolve(uri) for uri in image_uris(loaded)}, host_env=host_env,
     )
     chosen_options = dataclasses.replace(cluster_options or ClusterOptions(), run_id=run_id)
-    return RunningJob(
-        run,
-        chosen,
-        cluster_options=chosen_options,
-        timeout=timeout,
-        max_restarts=max_restarts,
-        notices=_notices(report, loaded, opts),
-        on_event=RunRecorder(RunIndex(runs), run, chosen.name, parent=parent, on_event=on_event),
-    )
+    recorder = RunRecorder(RunIndex(runs), run, chosen.name, parent=parent, on_event=on_event)
+    return RunningJob(run, chosen, cluster_options=chosen_options, timeout=timeout,
+                      max_restarts=max_restarts, notices=_notices(report, loaded, opts),
+                      on_event=recorder)
 
 
 def run_job(job: JobSource, **kwargs: Any) -> JobResult:

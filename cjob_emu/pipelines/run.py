@@ -127,33 +127,20 @@ def run_pipeline(
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
     labels = owner_labels(run_id)
-    index = RunIndex(runs_dir)
     record = PipelineRecord.begin(
-        index, run_id=run_id, name=spec["pipelineInfo"]["name"], directory_name=name,
-        backend=chosen.name, gcs_root=gcs.path, labels=labels,
+        RunIndex(runs_dir), run_id=run_id, name=spec["pipelineInfo"]["name"],
+        directory_name=name, backend=chosen.name, gcs_root=gcs.path, labels=labels,
+    )
+    settings = CustomJobSettings(
+        backend=chosen, image_map=images, options=opts, runs_dir=record.run_dir,
+        index_dir=record.index.runs_dir, pipeline_run=run_id, max_restarts=max_restarts,
+        on_event=on_event, strict=strict,
     )
     run = RunContext(
-        spec=spec,
-        name=name,
-        gcs=gcs,
-        pipeline_root=root_uri,
+        spec=spec, name=name, gcs=gcs, pipeline_root=root_uri,
         pipeline_values=_pipeline_values(name, root_uri, project, location),
-        settings=CustomJobSettings(
-            backend=chosen,
-            image_map=images,
-            options=opts,
-            runs_dir=record.run_dir,
-            index_dir=index.runs_dir,
-            pipeline_run=run_id,
-            max_restarts=max_restarts,
-            on_event=on_event,
-            strict=strict,
-        ),
-        images=images,
-        runner=None,
-        echo=echo,
-        say=say or (lambda _: None),
-        record=record,
+        settings=settings, images=images, runner=None, echo=echo,
+        say=say or (lambda _: None), record=record,
     )
     if chosen.name == "process":
         run.ignored.extend(_process_notices(spec))
