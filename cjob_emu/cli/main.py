@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from cjob_emu import __version__
-from cjob_emu.cli import cleanup, convert, env, run, serve, validate
+from cjob_emu.cli import cleanup, convert, env, logs, run, runs, serve, show, validate
 from cjob_emu.cli.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID
 from cjob_emu.cli.style import COLOR_MODES, QUIET, Style, configure
 from cjob_emu.errors import CjobEmuError, InvalidJobError
 from cjob_emu.optional import as_environment_problem
 
-_COMMANDS = (validate, convert, serve, env, run, cleanup)
+_COMMANDS = (validate, convert, serve, env, run, runs, logs, show, cleanup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,8 +94,9 @@ def _run(args: argparse.Namespace) -> int:
     except CjobEmuError as exc:
         print(f"cjob-emu: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("cjob-emu: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # a pipeline's says which tasks it cancelled
+        print(f"cjob-emu: {exc or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ImportError as exc:
         problem = as_environment_problem(exc, f"cjob-emu {args.command}")

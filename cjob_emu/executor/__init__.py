@@ -21,7 +21,9 @@ Where things go: the gs:// root defaults to ``./.cjob-emu/gcs`` (:mod:`.gcs`); e
 run gets a directory, by default ``./.cjob-emu/runs/<run id>``, holding
 ``logs/<replica>.log`` and ``job.json`` (the job as it stands, rewritten at every
 state change, so a run whose process died shows the state it reached, until
-:func:`cleanup` or the next run marks it FAILED).
+:func:`cleanup` or the next run marks it FAILED), and ``replicas.json`` (each replica's
+state, exit code and log); every run is recorded in its runs directory's index
+(``runs_dir``, default ``./.cjob-emu/runs``; see :mod:`cjob_emu.run_index`).
 
 Several jobs into one root, all ended in one call (what the ``local_executor`` pytest
 fixture is): :class:`LocalExecutor`.

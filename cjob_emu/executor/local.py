@@ -34,7 +34,8 @@ class LocalExecutor:
         backend: "auto", "docker", "process" or a :class:`Backend`; resolved once here
             (so "docker" without an engine raises :class:`EnvironmentProblem` at once).
         gcs_root: The directory standing for gs:// in every job.
-        runs_dir: Each job's run directory is ``<runs_dir>/<n>-<display name>``.
+        runs_dir: Each job's run directory is ``<runs_dir>/<n>-<display name>``; the
+            runs are recorded in its index (:mod:`cjob_emu.run_index`).
         defaults: Keyword arguments of :func:`cjob_emu.executor.submit` for every job
             (``image_map``, ``options``, ``timeout``, ...); a call's own arguments win.
     """
@@ -69,6 +70,7 @@ class LocalExecutor:
         with self._lock:
             number = len(self.jobs)
             arguments.setdefault("run_dir", self.runs_dir / f"{number:03d}-{_slug(job)}")
+            arguments.setdefault("runs_dir", self.runs_dir)  # its index records the runs
             running = submit(job, backend=self.backend, gcs_root=self.gcs.path, **arguments)
             self.jobs.append(running)
         return running

@@ -28,7 +28,9 @@ from cjob_emu.executor.job import DEFAULT_MAX_RESTARTS, RunningJob
 from cjob_emu.executor.plan import image_uris
 from cjob_emu.executor.process import ProcessBackend
 from cjob_emu.executor.results import JobResult
+from cjob_emu.executor.run_records import RunRecorder
 from cjob_emu.executor.unemulated import unemulated_fields
+from cjob_emu.run_index import DEFAULT_RUNS_DIR, ParentRun, RunIndex
 from cjob_emu.spec import JobSource, load_job
 from cjob_emu.validate import ValidationReport, validate
 
@@ -68,6 +70,8 @@ def submit(
     backend: str | Backend = "auto",
     gcs_root: str | os.PathLike[str] | None = None,
     run_dir: str | os.PathLike[str] | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
+    parent: ParentRun | None = None,
     image_map: ImageMapLike = None,
     options: RunOptions | None = None,
     cluster_options: ClusterOptions | None = None,
@@ -85,7 +89,10 @@ def submit(
         backend: "auto" (docker where an engine answers, else process), "docker",
             "process", or a :class:`Backend` instance.
         gcs_root: The directory standing for gs:// (default ``./.cjob-emu/gcs``).
-        run_dir: Where logs and the final job go (default ``./.cjob-emu/runs/<run id>``).
+        run_dir: Where logs and the final job go (default ``<runs_dir>/<run id>``).
+        runs_dir: The runs directory whose index records the run (default
+            ``./.cjob-emu/runs``; see :mod:`cjob_emu.run_index`), also with ``run_dir``.
+        parent: The pipeline run (and its task) the job is run for, recorded with it.
         image_map: Registry image -> local tag: an :class:`ImageMap`, a mapping, or a
             YAML/JSON file.
         options: Backend choices (GPU passthrough, pulling, uid, limits, stop grace).
@@ -116,32 +123,22 @@ def submit(
     chosen = get_backend(backend)
     run_id = new_run_id()
     opts = options or RunOptions()
-    directory = Path(run_dir) if run_dir is not None else DEFAULT_WORK_DIR / "runs" / run_id
+    runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
+    directory = Path(run_dir) if run_dir is not None else runs / run_id
     directory.mkdir(parents=True, exist_ok=True)
     root = GcsRoot.at(gcs_root if gcs_root is not None else DEFAULT_WORK_DIR / "gcs")
     images = ImageMap.load(image_map)
     run = RunSpec(
-        run_id=run_id,
-        job=loaded,
-        replicas=tuple(cluster.replicas(loaded)),
-        gcs=root,
-        run_dir=directory.resolve(),
-        labels=owner_labels(run_id, directory),
-        options=opts,
-        images={uri: images.resolve(uri) for uri in image_uris(loaded)},
+        run_id=run_id, job=loaded, replicas=tuple(cluster.replicas(loaded)), gcs=root,
+        run_dir=directory.resolve(), labels=owner_labels(run_id, directory), options=opts,
+        images={uri: images.resolve(uri) for uri in image_uris(loaded)}, host_env=host_env,
         image_hint=images.hint,
-        host_env=host_env,
     )
     chosen_options = dataclasses.replace(cluster_options or ClusterOptions(), run_id=run_id)
-    return RunningJob(
-        run,
-        chosen,
-        cluster_options=chosen_options,
-        timeout=timeout,
-        max_restarts=max_restarts,
-        notices=_notices(report, loaded, opts),
-        on_event=on_event,
-    )
+    recorder = RunRecorder(RunIndex(runs), run, chosen.name, parent=parent, on_event=on_event)
+    return RunningJob(run, chosen, cluster_options=chosen_options, timeout=timeout,
+                      max_restarts=max_restarts, notices=_notices(report, loaded, opts),
+                      on_event=recorder)
 
 
 def run_job(job: JobSource, **kwargs: Any) -> JobResult:

@@ -4,7 +4,9 @@ The standard library's threading HTTP server, kept lean: HTTP/1.1 keep-alive
 (the SDK's ``requests`` session reuses one connection), Nagle off, and each
 answer written in one ``send`` so no request waits on a delayed ACK. It binds to
 127.0.0.1 and a free port unless told otherwise, and warns (``UnsafeBindWarning``, on
-stderr by default) when told to bind anything else. In executor mode it also listens,
+stderr by default) when told to bind anything else; ``on_request`` hears of every
+request as its answer goes out (method, path, status, milliseconds: ``cjob-emu
+serve``'s request log). In executor mode it also listens,
 for each run, on the address at which the run's replicas reach this host (docker: the
 run network's gateway), never on all interfaces
 (:meth:`FakeVertexServer.listen_for_replicas`).
@@ -19,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from http import HTTPStatus
@@ -35,6 +38,9 @@ from cjob_emu.fake_api.simulated_runner import Outcome
 from cjob_emu.fake_api.wire import Request, Response, error_response
 
 log = logging.getLogger(__name__)
+
+RequestHook = Callable[[str, str, int, float], None]
+"""Told of each request answered: method, path, HTTP status, milliseconds taken."""
 
 _MAX_BODY = 64 * 1024 * 1024
 _WILDCARDS = ("", "0.0.0.0", "::")
@@ -68,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def _serve(self) -> None:
+        started = time.monotonic()
         body = self._read_body()
         if body is None:
             return
@@ -75,15 +82,27 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         host = headers.get("host") or f"127.0.0.1:{self.server.server_port}"
         request = Request(self.command, path, query, body, headers, f"http://{host}")
-        self._write(self.server.app.handle(request))
+        response = self.server.app.handle(request)
+        self._heard(path, response.status, started)
+        self._write(response)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _serve
 
     def do_HEAD(self) -> None:
+        started = time.monotonic()
         body = self._read_body()
         if body is not None:
-            response = self.server.app.handle(Request("HEAD", self.path.partition("?")[0]))
+            path = self.path.partition("?")[0]
+            response = self.server.app.handle(Request("HEAD", path))
+            self._heard(path, response.status, started)
             self._write(response, head_only=True)
+
+    def _heard(self, path: str, status: int, started: float) -> None:
+        # Told before the answer goes out: a client's next request (on any connection)
+        # is then heard after this one.
+        if self.server.on_request is not None:
+            elapsed = (time.monotonic() - started) * 1000
+            self.server.on_request(self.command, path, status, elapsed)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -151,10 +170,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: FakeVertexApp) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: FakeVertexApp, on_request: RequestHook | None = None
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.on_request = on_request
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -185,6 +207,8 @@ class FakeVertexServer(AdminControls):
 
     Use as a context manager, or :meth:`start` and :meth:`stop`. Point the SDK at
     :attr:`url` with ``api_transport="rest"`` (see :mod:`cjob_emu.fake_api.sdk`).
+    ``on_request`` is called (from the serving threads) for each request, just before
+    its answer is sent.
     With ``gcs_root`` it also serves that directory as Cloud Storage: set
     ``STORAGE_EMULATOR_HOST`` to :attr:`url`.
     The admin methods (:meth:`reset`, :meth:`script_outcome`, :meth:`inject_fault`,
@@ -203,8 +227,10 @@ class FakeVertexServer(AdminControls):
         gcs_root: str | os.PathLike[str] | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         app: FakeVertexApp | None = None,
+        on_request: RequestHook | None = None,
     ) -> None:
         self.host = host
+        self.on_request = on_request
         self.port = port
         self.app = app or FakeVertexApp(
             mode=mode,
@@ -258,10 +284,10 @@ class FakeVertexServer(AdminControls):
         ):
             return _url(host, self.port), lambda: None
         try:
-            extra = _Server((host, self.port), self.app)
+            extra = _Server((host, self.port), self.app, self.on_request)
         except OSError:
             try:
-                extra = _Server((host, 0), self.app)
+                extra = _Server((host, 0), self.app, self.on_request)
             except OSError as exc:
                 raise EnvironmentProblem(
                     f"cannot serve the fake Vertex API to replicas on {host}: {exc.strerror}"
@@ -289,7 +315,7 @@ class FakeVertexServer(AdminControls):
         if self._server is not None:
             return self
         try:
-            server = _Server((self.host, self.port), self.app)
+            server = _Server((self.host, self.port), self.app, self.on_request)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise EnvironmentProblem(

@@ -13,7 +13,13 @@ from __future__ import annotations
 from cjob_emu import _lazy
 
 _EXPORTS = {
-    "cjob_emu.pipelines.run": ["run_pipeline", "PipelineRun", "TaskResult", "LaunchWarning"],
+    "cjob_emu.pipelines.run": [
+        "run_pipeline",
+        "PipelineRun",
+        "TaskResult",
+        "LaunchWarning",
+        "PipelineInterrupted",
+    ],
     "cjob_emu.pipelines.local_component": ["run_component"],
 }
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, _EXPORTS)

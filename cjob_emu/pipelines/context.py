@@ -13,6 +13,7 @@ from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
 from cjob_emu.launcher.placeholders import resolve_pipeline_placeholders
 from cjob_emu.pipelines.custom_job_task import CustomJobSettings
+from cjob_emu.pipelines.record import PipelineRecord
 from cjob_emu.pipelines.results import LaunchWarning, TaskResult
 from cjob_emu.pipelines.scheduler import Slots
 
@@ -33,6 +34,7 @@ class RunContext:
     runner: Any
     echo: bool | Callable[[Any], None]
     say: Callable[[str], None]
+    record: PipelineRecord
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
@@ -43,13 +45,14 @@ class RunContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     """Stops the ordinary tasks running now (the docker backend removes their containers)."""
 
-    def record(self, result: TaskResult, position: tuple[int, ...]) -> None:
+    def keep(self, result: TaskResult, position: tuple[int, ...]) -> None:
         """Keep ``result`` in :attr:`tasks`, in the order of the pipeline's structure
         (``position``: a task's index in each DAG above it; a DAG after its tasks), not
         of the moment it ended, so a run's task list reads the same every time."""
         with self._lock:
             self._positions[result.name] = (*position, _AFTER_ITS_TASKS)
-            self.tasks.setdefault(result.name, result)
+            if self.tasks.setdefault(result.name, result) is result:
+                self.record.task_ended(result)
             ordered = sorted(self.tasks.items(), key=lambda kv: self._positions[kv[0]])
             self.tasks.clear()
             self.tasks.update(ordered)

@@ -31,16 +31,21 @@ from cjob_emu.launcher.payload import (
     gcp_resources_file,
     prepare_launch,
 )
+from cjob_emu.run_index import ParentRun
 
 
 @dataclass(frozen=True)
 class CustomJobSettings:
-    """How the pipeline's CustomJobs run (see :func:`cjob_emu.executor.submit`)."""
+    """How the pipeline's CustomJobs run (see :func:`cjob_emu.executor.submit`): each
+    job's run directory is ``<runs_dir>/<task>``; it is recorded in the index of
+    ``index_dir`` as a task of the pipeline run ``pipeline_run``."""
 
     backend: str | Backend = "auto"
     image_map: ImageMap = field(default_factory=ImageMap)
     options: RunOptions = field(default_factory=RunOptions)
     runs_dir: Path | None = None
+    index_dir: Path | None = None
+    pipeline_run: str = ""
     max_restarts: int = DEFAULT_MAX_RESTARTS
     on_event: Callable[[Event], None] | None = None
     strict: bool = False
@@ -118,6 +123,8 @@ def run_custom_job_task(
             backend=settings.backend,
             gcs_root=gcs.path,
             run_dir=None if settings.runs_dir is None else settings.runs_dir / task_name,
+            runs_dir=settings.index_dir,
+            parent=ParentRun(settings.pipeline_run, task_name) if settings.pipeline_run else None,
             image_map=settings.image_map,
             options=settings.options,
             max_restarts=settings.max_restarts,

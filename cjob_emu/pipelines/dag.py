@@ -88,7 +88,7 @@ def run_dag(
         return work
 
     def ended(task_name: str, result: TaskResult) -> None:
-        run.record(result, (*position, order.index(task_name)))
+        run.keep(result, (*position, order.index(task_name)))
         if result.skipped:
             walked.skipped.add(task_name)
         elif result.succeeded:

@@ -30,7 +30,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from google.protobuf import json_format
 from kfp import dsl, local
@@ -252,6 +253,7 @@ def run_task(
     image: str,
     task: str = "",
     echo: TaskEcho | None = print_task_line,
+    log_file: Path | None = None,
 ) -> TaskRun:
     """Run one container task through kfp.local.
 
@@ -259,7 +261,8 @@ def run_task(
     parameter values (free of pipeline-level placeholders) and input artifacts
     (RuntimeArtifact JSON, gs:// URIs); ``pipeline_root`` a gs:// URI; ``image`` the
     local image to run instead of the executor's (the image map applied); ``echo`` is
-    given every line of output as it comes, named ``task`` (default: the component's).
+    given every line of output as it comes, named ``task`` (default: the component's);
+    all of it is also written to ``log_file``.
     """
     component_spec = json_format.ParseDict(component, pipeline_spec_pb2.ComponentSpec())
     executor_spec = copy.deepcopy(dict(executor))
@@ -272,7 +275,7 @@ def run_task(
         for name, value in arguments.items()
     }
     name = task or component_name.removeprefix("comp-")
-    with _captured(name, echo) as log, _engine_errors(component_name):
+    with _captured(name, echo, log_file) as log, _engine_errors(component_name):
         outputs, task_status = task_dispatcher.run_single_task_implementation(
             pipeline_resource_name=run_name,
             component_name=component_name,
@@ -347,9 +350,10 @@ class _TaskOutput(io.TextIOBase):
     lines are held until a line follows (kfp.local ends a task's output with two, and
     follows its own "Found image" with one)."""
 
-    def __init__(self, task: str, echo: TaskEcho | None) -> None:
+    def __init__(self, task: str, echo: TaskEcho | None, file: TextIO | None = None) -> None:
         self._task = task
         self._echo = echo
+        self._file = file
         self._log: list[str] = []
         self._partial = ""
         self._blank = 0
@@ -358,6 +362,7 @@ class _TaskOutput(io.TextIOBase):
 
     def write(self, text: str) -> int:
         self._log.append(text)
+        self._copy(text)
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         for line in lines:
@@ -367,7 +372,13 @@ class _TaskOutput(io.TextIOBase):
     def kfp_line(self, text: str) -> None:
         """A line of kfp.local's own log (not printed on stdout, see :class:`_KfpLocalLog`)."""
         self._log.append(text + "\n")
+        self._copy(text + "\n")
         self._hand_on(text, own=False)
+
+    def _copy(self, text: str) -> None:
+        if self._file is not None:
+            self._file.write(text)
+            self._file.flush()
 
     def text(self) -> str:
         """Everything kfp.local and the task printed."""
@@ -412,16 +423,21 @@ class _KfpLocalLog(logging.Filter):
 
 
 @contextlib.contextmanager
-def _captured(task: str, echo: TaskEcho | None) -> Iterator[_TaskOutput]:
+def _captured(
+    task: str, echo: TaskEcho | None, log_file: Path | None = None
+) -> Iterator[_TaskOutput]:
     """kfp.local prints a task's output, and logs its own lines, to ``sys.stdout``: both
-    are kept and handed to ``echo`` line by line, so our stdout stays ours (``--json``)."""
-    output = _TaskOutput(task, echo)
-    records = _KfpLocalLog(output)
-    root = logging.getLogger()
-    root.addFilter(records)
-    try:
-        with contextlib.redirect_stdout(output):
-            yield output
-    finally:
-        root.removeFilter(records)
-        output.close()
+    are kept (and written to ``log_file``) and handed to ``echo`` line by line, so our
+    stdout stays ours (``--json``)."""
+    with contextlib.ExitStack() as stack:
+        file = None if log_file is None else stack.enter_context(log_file.open("a"))
+        output = _TaskOutput(task, echo, file)
+        records = _KfpLocalLog(output)
+        root = logging.getLogger()
+        root.addFilter(records)
+        try:
+            with contextlib.redirect_stdout(output):
+                yield output
+        finally:
+            root.removeFilter(records)
+            output.close()

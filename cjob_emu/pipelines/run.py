@@ -28,7 +28,6 @@ import datetime
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Union
 
 from cjob_emu.errors import InputError
@@ -56,10 +55,12 @@ from cjob_emu.pipelines.custom_job_task import CustomJobSettings
 from cjob_emu.pipelines.dag import run_dag
 from cjob_emu.pipelines.inputs import pipeline_arguments
 from cjob_emu.pipelines.preflight import check_tasks, foreign_kfp, refuse_unsupported
+from cjob_emu.pipelines.record import PipelineInterrupted, PipelineRecord
 from cjob_emu.pipelines.results import LaunchWarning, PipelineRun, TaskResult
 from cjob_emu.pipelines.scheduler import DEFAULT_MAX_PARALLEL, Slots
+from cjob_emu.run_index import RunIndex
 
-__all__ = ["LaunchWarning", "PipelineRun", "TaskResult", "run_pipeline"]
+__all__ = ["LaunchWarning", "PipelineInterrupted", "PipelineRun", "TaskResult", "run_pipeline"]
 
 PipelineSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 ImageMapLike = Union[ImageMap, Mapping[str, str], str, "os.PathLike[str]", None]
@@ -102,7 +103,10 @@ def run_pipeline(
         project: The pipeline's project (``{{$.pipeline_google_cloud_project_id}}``).
         location: The pipeline's location (``{{$.pipeline_google_cloud_location}}``).
         options: Choices for the CustomJobs' replicas (see :class:`RunOptions`).
-        runs_dir: Where each CustomJob's run directory goes (logs, final job).
+        runs_dir: The runs directory (default ``./.cjob-emu/runs``): the run is
+            recorded in its index (:mod:`cjob_emu.run_index`), its directory
+            ``<runs_dir>/<name>`` holds each task's (CustomJob run directory, or a
+            kfp.local task's ``task.log``) and ``pipeline.json`` (the task table).
         max_restarts: Bound for ``restart_job_on_worker_restart`` in every CustomJob.
         on_event: Called with every executor event of every CustomJob.
         say: Called with progress lines and warnings (default: nothing).
@@ -112,7 +116,8 @@ def run_pipeline(
 
     Raises InputError (not a compiled pipeline, unknown or missing parameters, a
     feature the local runner does not run), EnvironmentProblem (no such backend),
-    KeyboardInterrupt after stopping whatever ran.
+    :class:`PipelineInterrupted` (a KeyboardInterrupt) after stopping whatever ran,
+    naming the tasks it cancelled.
     """
     spec = dict(pipeline) if isinstance(pipeline, Mapping) else read_pipeline(pipeline)
     if not is_compiled_pipeline(spec):
@@ -127,37 +132,47 @@ def run_pipeline(
     images = ImageMap.load(image_map)
     opts = options or RunOptions()
     slots = Slots(max_parallel)
+    labels = owner_labels(run_id)
+    record = PipelineRecord.begin(
+        RunIndex(runs_dir), run_id=run_id, name=spec["pipelineInfo"]["name"],
+        directory_name=name, backend=chosen.name, gcs_root=gcs.path, labels=labels,
+    )
+    settings = CustomJobSettings(
+        backend=chosen, image_map=images, options=opts, runs_dir=record.run_dir,
+        index_dir=record.index.runs_dir, pipeline_run=run_id, max_restarts=max_restarts,
+        on_event=on_event, strict=strict, cancelled=slots.cancelled,
+    )
     run = RunContext(
-        spec=spec,
-        name=name,
-        gcs=gcs,
-        pipeline_root=root_uri,
+        spec=spec, name=name, gcs=gcs, pipeline_root=root_uri,
         pipeline_values=_pipeline_values(name, root_uri, project, location),
-        settings=CustomJobSettings(
-            backend=chosen,
-            image_map=images,
-            options=opts,
-            runs_dir=None if runs_dir is None else Path(runs_dir) / name,
-            max_restarts=max_restarts,
-            on_event=on_event,
-            strict=strict,
-            cancelled=slots.cancelled,
-        ),
-        images=images,
-        runner=None,
-        echo=echo,
-        say=say or (lambda _: None),
-        slots=slots,
+        settings=settings, images=images, runner=None, echo=echo,
+        say=say or (lambda _: None), record=record, slots=slots,
     )
     if chosen.name == "process":
         run.ignored.extend(_process_notices(spec))
-    labels = owner_labels(run_id)
-    with kfp_local.task_runner(chosen.name, labels, as_host_user=opts.run_as_host_user) as runner:
-        run.runner = runner
-        run.stop_tasks = lambda: kfp_local.stop_tasks(runner, labels)
-        check_tasks(run)
-        root = run_dag(run, spec["root"], root_inputs, "")
-    return _finish(run, root)
+    return _walk(run, root_inputs, labels, opts)
+
+
+def _walk(
+    run: RunContext, root_inputs: Mapping[str, Any], labels: Mapping[str, str], opts: RunOptions
+) -> PipelineRun:
+    """Run the root DAG with kfp.local's runner; record how the run ended."""
+    backend = run.settings.backend
+    name = backend.name if isinstance(backend, Backend) else backend
+    try:
+        with kfp_local.task_runner(name, labels, as_host_user=opts.run_as_host_user) as runner:
+            run.runner = runner
+            run.stop_tasks = lambda: kfp_local.stop_tasks(runner, labels)
+            check_tasks(run)
+            root = run_dag(run, run.spec["root"], root_inputs, "")
+    except KeyboardInterrupt:
+        raise run.record.interrupted() from None
+    except BaseException as exc:
+        run.record.failed(exc)
+        raise
+    result = _finish(run, root)
+    run.record.finish(result)
+    return result
 
 
 def _process_notices(spec: Mapping[str, Any]) -> list[str]:

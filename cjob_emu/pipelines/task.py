@@ -52,6 +52,7 @@ def run_task(
     with run.slots.taken() as go:
         if not go:
             return TaskResult(path, attempt.kind, False, {}, not_run=INTERRUPTED)
+        run.record.task_started(path, attempt.kind)
         result = attempt.once(parameters, artifacts)
         for number in range(1, retries + 1):
             if result.succeeded or run.slots.cancelled.is_set():
@@ -163,6 +164,7 @@ class _Attempt:
                 image=image,
                 task=path,
                 echo=_echo(run),
+                log_file=run.record.task_log(path),
             )
         tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
         error = (
