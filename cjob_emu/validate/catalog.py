@@ -12,12 +12,12 @@ numbers and facts.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 from typing import Any, NamedTuple, cast
 
 from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.descriptor import Descriptor, FileDescriptor
+from google.protobuf.descriptor import FileDescriptor
 
 JOB = "google.cloud.aiplatform.v1.CustomJob"
 
@@ -77,12 +77,17 @@ class Catalog:
 
     def to_data(self) -> dict[str, Any]:
         """The catalog as JSON-ready data: the CustomJob's proto files (serialized
-        FileDescriptorProtos, dependencies first) and the facts beside them."""
+        FileDescriptorProtos, dependencies first), the enums' members in their classes'
+        order (aliases too) and the facts beside them."""
         return {
             "files": [
                 base64.b64encode(f.serialized_pb).decode("ascii")
                 for f in _files(self.job_class.DESCRIPTOR.file)
             ],
+            "enums": {
+                name: [[member, int(value)] for member, value in enum.__members__.items()]
+                for name, enum in sorted(self._enums.items())
+            },
             "documented": {
                 name: {"required": sorted(facts.required), "output_only": sorted(facts.output_only)}
                 for name, facts in sorted(self.documented.items())
@@ -98,11 +103,11 @@ class Catalog:
         for text in data["files"]:
             pool.AddSerializedFile(base64.b64decode(text))
         job = pool.FindMessageTypeByName(JOB)
-        enums: dict[str, type[IntEnum]] = {}
-        for enum in _enum_types(job):
-            members = [(value.name, value.number) for value in enum.values]
+        enums = {
             # the functional API makes a class; mypy reads the call as making a member
-            enums[enum.full_name] = cast("type[IntEnum]", IntEnum(enum.name, members))
+            name: cast("type[IntEnum]", IntEnum(name.rsplit(".", 1)[-1], members))
+            for name, members in data["enums"].items()
+        }
         documented = {
             name: Facts(frozenset(facts["required"]), frozenset(facts["output_only"]))
             for name, facts in data["documented"].items()
@@ -130,20 +135,3 @@ def _files(root: FileDescriptor) -> list[FileDescriptor]:
     visit(root)
     return order
 
-
-def _enum_types(root: Descriptor) -> Iterator[Any]:
-    """Every enum type a field reachable from ``root`` has, each once."""
-    seen: set[str] = set()
-    enums: set[str] = set()
-    pending = [root]
-    while pending:
-        message = pending.pop()
-        if message.full_name in seen:
-            continue
-        seen.add(message.full_name)
-        for field in message.fields:
-            if field.message_type is not None:
-                pending.append(field.message_type)
-            elif field.enum_type is not None and field.enum_type.full_name not in enums:
-                enums.add(field.enum_type.full_name)
-                yield field.enum_type
