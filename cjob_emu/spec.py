@@ -13,10 +13,9 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import yaml
-from google.cloud.aiplatform_v1 import CustomJob
 from google.protobuf import descriptor, json_format
 
 from cjob_emu.errors import InputError, InvalidJobError
@@ -24,8 +23,19 @@ from cjob_emu.validate import validate
 from cjob_emu.validate.schema import schema_of
 from cjob_emu.validate.structure import StructureCheck
 
-JobSource = Union[str, "os.PathLike[str]", Mapping[str, Any], CustomJob]
+if TYPE_CHECKING:
+    from google.cloud.aiplatform_v1 import CustomJob
+
+JobSource = Union[str, "os.PathLike[str]", Mapping[str, Any], "CustomJob"]
 """Anything :func:`load_job` accepts."""
+
+
+def _job_type() -> type[CustomJob]:
+    # imported on use: aiplatform_v1 takes a second to load, which reading a file
+    # (`cjob-emu validate`) does not need
+    from google.cloud.aiplatform_v1 import CustomJob
+
+    return CustomJob
 
 
 class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -92,12 +102,12 @@ def job_from_mapping(data: Mapping[str, Any]) -> CustomJob:
     """
     if schema_errors(data):
         raise InvalidJobError(validate(data))
-    pb = CustomJob.pb()()
+    pb = _job_type().pb()()
     try:
         json_format.ParseDict(data, pb)
     except (json_format.ParseError, TypeError, ValueError, AttributeError):
         raise InvalidJobError(validate(data)) from None
-    return CustomJob.wrap(pb)
+    return _job_type().wrap(pb)
 
 
 def schema_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -107,13 +117,13 @@ def schema_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     through what Vertex refuses (``""`` or ``[]`` for an object or a map).
     """
     check = StructureCheck()
-    check.root(data, schema_of(CustomJob.pb().DESCRIPTOR))
+    check.root(data, schema_of(_job_type().pb().DESCRIPTOR))
     return check.errors
 
 
 def load_job(source: JobSource) -> CustomJob:
     """Load a CustomJob from a file path, a mapping, or a message (returned as is)."""
-    if isinstance(source, CustomJob):
+    if isinstance(source, _job_type()):
         return source
     if isinstance(source, Mapping):
         return job_from_mapping(source)
@@ -122,12 +132,12 @@ def load_job(source: JobSource) -> CustomJob:
 
 def job_to_rest(job: CustomJob) -> dict[str, Any]:
     """The job as REST JSON: camelCase keys, enum names, int64 as strings."""
-    return json_format.MessageToDict(CustomJob.pb(job))
+    return json_format.MessageToDict(_job_type().pb(job))
 
 
 def job_to_snake(job: CustomJob) -> dict[str, Any]:
     """The job as a snake_case dict with enum names and integers, as Python code writes it."""
-    pb = CustomJob.pb(job)
+    pb = _job_type().pb(job)
     data = json_format.MessageToDict(pb, preserving_proto_field_name=True)
     return _int64_as_int(pb.DESCRIPTOR, data)
 

@@ -65,15 +65,17 @@ def reports_of(
 ) -> dict[str | None, ValidationReport]:
     """One report for a CustomJob file, one per custom-job task for a compiled pipeline
     (the file read once); with ``strict``, every warning made an error."""
-    # imported on use (here and in every command): they load the aiplatform types (~1 s),
-    # which `cjob-emu --help` and a usage error should not wait for
+    # imported on use (here and in every command), so `cjob-emu --help` and a usage error
+    # wait for none of them; a job file needs only the validator (its types come from
+    # the schema cache), a pipeline also the converter, which loads the aiplatform types
     from cjob_emu.cli.inputs import read_input
-    from cjob_emu.converter.check import validate_pipeline
     from cjob_emu.validate import validate
 
     found = read_input(path)
     if found.pipeline is None:
         return {None: validate(found.job or {}, location=location, strict=strict)}
+
+    from cjob_emu.converter.check import validate_pipeline
 
     reports = validate_pipeline(found.pipeline, location=location)
     by_task: dict[str | None, ValidationReport] = {

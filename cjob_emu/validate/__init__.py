@@ -3,8 +3,10 @@
 ``validate(job, location=...)`` answers a :class:`ValidationReport`: the
 errors Vertex would answer ``400 INVALID_ARGUMENT`` with at create time, and
 warnings for what it may refuse or silently ignore. A structural pass reads
-the job against the ``google.cloud.aiplatform_v1`` descriptors; the rules in
-``cjob_emu.validate.rules`` then check the built message.
+the job against the CustomJob descriptors of the installed aiplatform types;
+the rules in ``cjob_emu.validate.rules`` then check the built message. What
+validation reads from those types comes from the schema cache
+(``cjob_emu.validate.cache``), so a job file is checked without importing them.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ Sources:
 - https://cloud.google.com/compute/docs/compute-optimized-machines and the Vertex
   inference compute page (C2, C2D); compute/docs/memory-optimized-machines (M1-M3)
 
-Accelerator names are members of ``aiplatform_v1.AcceleratorType``, never
-strings: a table entry naming an accelerator the installed types lack fails
-at import instead of silently never matching.
+Accelerator names are members of the installed ``AcceleratorType`` enum (as
+the schema catalog holds it), never strings: a table entry naming an
+accelerator the installed types lack fails at import instead of silently never
+matching.
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
-from google.cloud.aiplatform_v1.types.accelerator_type import AcceleratorType
+from cjob_emu.validate.cache import catalog
 
-# The members are AcceleratorType values at run time; the generated class's
-# static types only know them as ints.
-A: Any = AcceleratorType
+#: An ``AcceleratorType`` member: its int is the enum number, its name the value's name.
+Accelerator = IntEnum
+# The enum is built at run time, so static types know its members only as Any.
+A: Any = catalog().enum("AcceleratorType")
 
 #: Lower-case words joined by dashes: "n1-standard-4", "a2-highgpu-1g", "cloud-tpu".
 MACHINE_TYPE_SYNTAX = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
 
 #: Accelerator-optimized machine types come with a fixed GPU model and count
 #: (reference section 4; Compute Engine GPU machine types page).
-FIXED_GPUS: dict[str, tuple[AcceleratorType, int]] = {
+FIXED_GPUS: dict[str, tuple[Accelerator, int]] = {
     **{f"a2-highgpu-{n}g": (A.NVIDIA_TESLA_A100, n) for n in (1, 2, 4, 8)},
     "a2-megagpu-16g": (A.NVIDIA_TESLA_A100, 16),
     **{f"a2-ultragpu-{n}g": (A.NVIDIA_A100_80GB, n) for n in (1, 2, 4, 8)},
@@ -63,7 +66,7 @@ class GpuLimit:
 #: GPUs that attach to N1 machines, with the counts Compute Engine allows and
 #: the largest machine each count supports (compute/docs/gpus; the K80 has
 #: reached end of support and is not listed: Vertex refuses it).
-N1_GPUS: dict[AcceleratorType, dict[int, GpuLimit]] = {
+N1_GPUS: dict[Accelerator, dict[int, GpuLimit]] = {
     A.NVIDIA_TESLA_T4: {1: GpuLimit(48, 312), 2: GpuLimit(48, 312), 4: GpuLimit(96, 624)},
     A.NVIDIA_TESLA_P4: {1: GpuLimit(24, 156), 2: GpuLimit(48, 312), 4: GpuLimit(96, 624)},
     A.NVIDIA_TESLA_P100: {1: GpuLimit(16, 104), 2: GpuLimit(32, 208), 4: GpuLimit(64, 208)},
@@ -146,7 +149,7 @@ MACHINE_TYPES: dict[str, frozenset[str]] = {
 #: TPU machine types and the accelerator enum values each takes. The v2/v3/v4
 #: generations run on "cloud-tpu"; later ones have their own machine types
 #: (ct5lp-hightpu-4t ...) and need no accelerator_type at all.
-TPU_FAMILIES: dict[str, frozenset[AcceleratorType]] = {
+TPU_FAMILIES: dict[str, frozenset[Accelerator]] = {
     "cloud-tpu": frozenset({A.TPU_V2, A.TPU_V3, A.TPU_V4_POD}),
     "ct4p": frozenset({A.TPU_V4_POD}),
     "ct5lp": frozenset({A.TPU_V5_LITEPOD}),
@@ -157,8 +160,8 @@ TPU_FAMILIES: dict[str, frozenset[AcceleratorType]] = {
 CLOUD_TPU_CORES = 8
 
 #: Accelerator kinds, read from the live enum names.
-GPUS: frozenset[AcceleratorType] = frozenset(a for a in A if a.name.startswith("NVIDIA_"))
-TPUS: frozenset[AcceleratorType] = frozenset(a for a in A if a.name.startswith("TPU_"))
+GPUS: frozenset[Accelerator] = frozenset(a for a in A if a.name.startswith("NVIDIA_"))
+TPUS: frozenset[Accelerator] = frozenset(a for a in A if a.name.startswith("TPU_"))
 
 KNOWN_FAMILIES = FIXED_GPU_FAMILIES | CPU_FAMILIES | frozenset(TPU_FAMILIES) | frozenset({"n1"})
 

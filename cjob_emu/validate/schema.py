@@ -192,12 +192,15 @@ class MessageSchema:
         self.order = {f.name: i for i, f in enumerate(descriptor.fields)}
 
 
-_SCHEMAS: dict[str, MessageSchema] = {}
+# By descriptor, not by name: the schema cache's types live in a pool of their own
+# beside the aiplatform types' (when both are loaded), and a table builds messages
+# of its own pool's classes.
+_SCHEMAS: dict[Descriptor, MessageSchema] = {}
 
 
 def schema_of(descriptor: Descriptor) -> MessageSchema:
     """The cached field table of ``descriptor``."""
-    found = _SCHEMAS.get(descriptor.full_name)
+    found = _SCHEMAS.get(descriptor)
     if found is None:
-        found = _SCHEMAS[descriptor.full_name] = MessageSchema(descriptor)
+        found = _SCHEMAS[descriptor] = MessageSchema(descriptor)
     return found

@@ -109,6 +109,18 @@ def enum_errors(message: Any, path: str = "") -> list[tuple[str, str]]:
     return found
 
 
+def _load_any_types() -> None:
+    """Load the aiplatform types, which an Any's ``@type`` is looked up among.
+
+    json_format finds an Any's type in the default descriptor pool, where the
+    aiplatform types (and the google.rpc ones they import) are once loaded: so an
+    Any reads the same whether the job's types came from the schema cache or
+    from aiplatform itself. Imported here, on the rare input with an Any: the
+    import takes a second.
+    """
+    import google.cloud.aiplatform_v1  # noqa: F401
+
+
 def _reason(exc: Exception) -> str:
     """The first line of a parser's complaint, as the reason in our message."""
     text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -377,6 +389,8 @@ class StructureCheck:
         # Only well-known types other than Duration and Timestamp get here (in a
         # CustomJob: the Any details of the output-only `error`), so the general
         # parser is fine.
+        if isinstance(raw, Mapping) and "@type" in raw:
+            _load_any_types()
         try:
             message = message_factory.GetMessageClass(info.descriptor)()
             json_format.ParseDict(raw, message)

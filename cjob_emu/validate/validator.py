@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import proto
-from google.cloud.aiplatform_v1.types.custom_job import CustomJob
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -16,6 +15,9 @@ from cjob_emu.validate.rules import run_rules
 from cjob_emu.validate.rules.context import CUSTOM_JOB_PB
 from cjob_emu.validate.schema import schema_of
 from cjob_emu.validate.structure import StructureCheck, enum_errors, show
+
+if TYPE_CHECKING:
+    from google.cloud.aiplatform_v1.types.custom_job import CustomJob
 
 _ROOT = schema_of(CUSTOM_JOB_PB.DESCRIPTOR)
 _FULL_NAME = CUSTOM_JOB_PB.DESCRIPTOR.full_name
@@ -50,7 +52,10 @@ def _validate(job: Any, location: Any) -> ValidationReport:
         structural.append(("location", f"Invalid location {show(location)}: expected a string."))
         location = None
     message = None
-    if isinstance(job, proto.Message):
+    # A proto-plus message means proto-plus is loaded; checking for it through
+    # sys.modules spares every other input its import.
+    proto = sys.modules.get("proto")
+    if proto is not None and isinstance(job, proto.Message):
         job = type(job).pb(job)
     if isinstance(job, Message):
         if job.DESCRIPTOR.full_name == _FULL_NAME:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.cloud.aiplatform_v1.types.custom_job import CustomJob
+from cjob_emu.validate.cache import catalog
 
-CustomJobPb = Any  # the raw protobuf class CustomJob.pb() (generated at run time)
-CUSTOM_JOB_PB = CustomJob.pb()
+CustomJobPb = Any  # the raw protobuf CustomJob class (generated at run time)
+CATALOG = catalog()
+CUSTOM_JOB_PB = CATALOG.job_class
 POOLS = "job_spec.worker_pool_specs"
 
 

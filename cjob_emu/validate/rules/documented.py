@@ -2,7 +2,8 @@
 
 Source: the "Required." and "Output only." tags that open each field's
 docstring in ``google.cloud.aiplatform_v1.types`` (proto-plus drops the
-``google.api.field_behavior`` options they come from). Vertex answers a
+``google.api.field_behavior`` options they come from), as the catalog keeps
+them (cjob_emu.validate.catalog). Vertex answers a
 missing required field with 400; output-only fields in a create request are
 ignored (https://google.aip.dev/203), so those are warnings.
 """
@@ -11,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.cloud.aiplatform_v1.types.custom_job import CustomJob
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from cjob_emu.validate.docstrings import message_classes, output_only_fields, required_fields
 from cjob_emu.validate.findings import Findings
-from cjob_emu.validate.rules.context import Context
+from cjob_emu.validate.rules.context import CATALOG, Context
 from cjob_emu.validate.schema import is_repeated
 
 REQUIRED = "Required field is not set."
@@ -25,7 +24,7 @@ EMPTY_ENV_VALUE = (
     "Required field is empty; Vertex may refuse an environment variable without a value."
 )
 
-_CLASSES = message_classes(CustomJob)
+_DOCUMENTED = CATALOG.documented
 # EnvVar.value is marked Required, yet "" is an ordinary value and proto3 JSON
 # cannot tell it from unset: whether Vertex refuses it is unknown, so warn.
 _WARN_ONLY = {("google.cloud.aiplatform.v1.EnvVar", "value"): EMPTY_ENV_VALUE}
@@ -59,8 +58,7 @@ class _Facts:
     relevant: bool
 
     def __init__(self, descriptor: Descriptor) -> None:
-        cls = _CLASSES[descriptor.full_name]
-        required, output_only = required_fields(cls), output_only_fields(cls)
+        required, output_only = _DOCUMENTED[descriptor.full_name]
         owner = descriptor.full_name
         fields = descriptor.fields
         self.required = [
@@ -74,7 +72,7 @@ class _Facts:
             (f.name, is_repeated(f), (owner, f.name) in _SKIPPABLE)
             for f in fields
             if f.type == FieldDescriptor.TYPE_MESSAGE
-            and f.message_type.full_name in _CLASSES
+            and f.message_type.full_name in _DOCUMENTED
             and f.name not in output_only
             and not f.message_type.GetOptions().map_entry
             and _facts(f.message_type).relevant

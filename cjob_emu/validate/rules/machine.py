@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from google.cloud.aiplatform_v1.types.accelerator_type import AcceleratorType
-from google.cloud.aiplatform_v1.types.reservation_affinity import ReservationAffinity
-
 from cjob_emu.validate import machines
-from cjob_emu.validate.docstrings import deprecated_values
 from cjob_emu.validate.findings import Findings
 from cjob_emu.validate.hints import closest, with_hint
-from cjob_emu.validate.rules.context import POOLS, Context, Pool
+from cjob_emu.validate.machines import Accelerator
+from cjob_emu.validate.rules.context import CATALOG, POOLS, Context, Pool
 from cjob_emu.validate.rules.documented import REQUIRED
 from cjob_emu.validate.rules.names import RESERVATION
 
-_DEPRECATED = deprecated_values(AcceleratorType)
-_SPECIFIC = int(ReservationAffinity.Type.SPECIFIC_RESERVATION)
+_DEPRECATED = CATALOG.deprecated_values("AcceleratorType")
+_SPECIFIC = int(CATALOG.enum("ReservationAffinity.Type").SPECIFIC_RESERVATION)
 _RESERVATION_NAME_KEY = "compute.googleapis.com/reservation-name"
 # Without ACCELERATOR_TYPE_UNSPECIFIED: a lookup miss means "none or not a known number".
-_ACCELERATORS: dict[int, AcceleratorType] = {int(a): a for a in machines.A if int(a) != 0}
+_ACCELERATORS: dict[int, Accelerator] = {int(a): a for a in machines.A if int(a) != 0}
 
 
-def _accelerator(pool: Pool) -> AcceleratorType | None:
+def _accelerator(pool: Pool) -> Accelerator | None:
     """The pool's accelerator, None when unset or a number the enum lacks."""
     return _ACCELERATORS.get(pool.machine.accelerator_type)
 
@@ -29,7 +26,7 @@ def _well_formed(machine_type: str) -> bool:
     return machines.MACHINE_TYPE_SYNTAX.fullmatch(machine_type) is not None
 
 
-def not_supported(accelerator: AcceleratorType, machine_type: str) -> str:
+def not_supported(accelerator: Accelerator, machine_type: str) -> str:
     """Vertex's text for an accelerator a machine type does not take."""
     return f'Accelerator "{accelerator.name}" is not supported for machine type "{machine_type}"'
 
@@ -85,7 +82,7 @@ def accelerator_pair(ctx: Context, out: Findings) -> None:
             )
 
 
-def _supports(machine_type: str, accelerator: AcceleratorType) -> bool | None:
+def _supports(machine_type: str, accelerator: Accelerator) -> bool | None:
     """Whether the machine type takes the accelerator; None when the table cannot tell."""
     fam = machines.family(machine_type)
     if accelerator in _DEPRECATED or fam in machines.CPU_FAMILIES:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import cache
+
+from cjob_emu.validate.cache import catalog
 
 # Resource name formats from the aiplatform_v1 field docstrings.
 TENSORBOARD = re.compile(r"projects/[^/]+/locations/([^/]+)/tensorboards/[^/]+")
@@ -54,12 +55,6 @@ def is_python_module(name: str) -> bool:
     return bool(name) and all(part.isidentifier() for part in name.split("."))
 
 
-@cache
 def supported_regions() -> frozenset[str]:
-    """The regions the aiplatform SDK accepts (its own list, in 1.x and 2.x alike).
-
-    Imported on first use: loading ``google.cloud.aiplatform`` takes a second.
-    """
-    from google.cloud.aiplatform.constants import base
-
-    return frozenset(base.SUPPORTED_REGIONS) | frozenset(getattr(base, "MREP_JURISDICTIONS", ()))
+    """The regions the aiplatform SDK accepts (its own list, in 1.x and 2.x alike)."""
+    return catalog().regions()

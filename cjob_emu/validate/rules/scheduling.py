@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.cloud.aiplatform_v1.types.custom_job import Scheduling
-
-from cjob_emu.validate.docstrings import deprecated_values
 from cjob_emu.validate.findings import Findings
-from cjob_emu.validate.rules.context import Context, seconds
+from cjob_emu.validate.rules.context import CATALOG, Context, seconds
 
 _PATH = "job_spec.scheduling"
-_STRATEGY: Any = Scheduling.Strategy
+_STRATEGY: Any = CATALOG.enum("Scheduling.Strategy")
 _FLEX_START = int(_STRATEGY.FLEX_START)
-_DEPRECATED = deprecated_values(_STRATEGY)
+_DEPRECATED = CATALOG.deprecated_values("Scheduling.Strategy")
 _STRATEGY_NAMES: dict[int, str] = {int(s): s.name for s in _STRATEGY}
 
 
