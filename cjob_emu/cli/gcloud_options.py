@@ -28,6 +28,8 @@ from cjob_emu.gcloud_flags import (
 if TYPE_CHECKING:
     from google.cloud.aiplatform_v1 import CustomJob
 
+    from cjob_emu.validate import ValidationReport
+
 PackageTask = Callable[[LocalPackage], Mapping[str, Any]]
 """How a local package runs: the container_spec of its pools."""
 
@@ -211,3 +213,12 @@ def build_job(
 
 def _gcloud_list(values: Iterable[str]) -> list[str]:
     return [item for value in values for item in split_list(value)]
+
+
+def as_written(document: Mapping[str, Any] | None, report: ValidationReport) -> ValidationReport:
+    """``report`` with the field paths of ``document`` as written: a CustomJobSpec's
+    without ``job_spec.``."""
+    # imported on use: the job types load aiplatform (~1 s; see cli.validate)
+    from cjob_emu.spec import as_custom_job
+
+    return report if document is None else as_custom_job(document).user_report(report)

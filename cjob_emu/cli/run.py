@@ -19,6 +19,7 @@ from cjob_emu.cli.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from cjob_emu.cli.gcloud_options import (
     add_create_options,
     add_local_run_options,
+    as_written,
     build_job,
     job_flags_given,
     local_run_requested,
@@ -26,7 +27,7 @@ from cjob_emu.cli.gcloud_options import (
 from cjob_emu.cli.replica_options import add_replica_options, run_options
 from cjob_emu.cli.style import print_json
 from cjob_emu.cli.validate import STRICT_HELP
-from cjob_emu.errors import InputError
+from cjob_emu.errors import InputError, InvalidJobError
 
 if TYPE_CHECKING:
     from cjob_emu.executor import ImageMap
@@ -158,19 +159,22 @@ def _run_custom_job(
     # With --json, stdout carries only the final JSON; the run's output goes to stderr.
     stream = sys.stderr if args.json else sys.stdout
     console = RunConsole(stream, cluster.replicas(job), live=stream.isatty())
-    running = submit(
-        job,
-        backend=backend,
-        gcs_root=args.gcs_root,
-        run_dir=args.run_dir,
-        image_map=image_map,
-        options=run_options(args),
-        timeout=args.timeout,
-        max_restarts=args.max_restarts,
-        location=args.location,
-        strict=args.strict,
-        on_event=console.on_event,
-    )
+    try:
+        running = submit(
+            job,
+            backend=backend,
+            gcs_root=args.gcs_root,
+            run_dir=args.run_dir,
+            image_map=image_map,
+            options=run_options(args),
+            timeout=args.timeout,
+            max_restarts=args.max_restarts,
+            location=args.location,
+            strict=args.strict,
+            on_event=console.on_event,
+        )
+    except InvalidJobError as exc:
+        raise InvalidJobError(as_written(document, exc.report)) from None
     console.running = running
     interrupted = False
     try:

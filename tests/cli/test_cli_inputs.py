@@ -127,6 +127,22 @@ def test_run_takes_a_config_file_named_after_the_file(tmp_path: Path) -> None:
     assert "job 'nightly-train' JOB_STATE_SUCCEEDED" in result.stdout
 
 
+def test_run_refuses_a_config_file_naming_the_paths_written_in_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "config.yaml",
+        """\
+        workerPoolSpecs:
+        - machineSpec: {machineType: n1-standard-4}
+          replicaCount: 2
+          containerSpec: {imageUri: python:3.11, command: [python3, -c, "print(1)"]}
+        """,
+    )
+    result = cli("run", "--backend=process", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error   worker_pool_specs[0].replica_count: The primary worker pool" in result.stderr
+    assert "job_spec" not in result.stderr
+
+
 def test_validate_takes_gclouds_worker_pool_spec_flags(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["validate", f"--worker-pool-spec={GCLOUD_POOL}", "--display-name=test"]
     assert main([*argv, "--region=us-central1"]) == 0
