@@ -68,6 +68,8 @@ def add_create_options(parser: argparse.ArgumentParser) -> None:
         "--command",
         action="append",
         default=[],
+        # not `command`: the CLI's parser keeps the subcommand's name there
+        dest="container_command",
         metavar="COMMAND,...",
         help="the command of every pool's container (repeatable: they add up)",
     )
@@ -132,7 +134,7 @@ def job_flags_given(args: argparse.Namespace) -> bool:
         local_run_requested(args)
         or args.worker_pool_spec
         or args.args
-        or args.command
+        or args.container_command
         or args.env
         or args.python_package_uris
     )
@@ -205,7 +207,7 @@ def build_job(
     override_tasks(
         job,
         args=[*_gcloud_list(args.args), *app_args],
-        command=_gcloud_list(args.command),
+        command=_gcloud_list(args.container_command),
         env=parse_env(args.env),
     )
     return job

@@ -32,7 +32,13 @@ GCLOUD_POOL = (
     "replica-count=1,machine-type=n1-highmem-2,"
     "container-image-uri=gcr.io/ucaip-test/ucaip-training-test"
 )
-PRINT_ARGS = "import os, sys; print('args', sys.argv[1:], 'GREETING', os.environ.get('GREETING'))"
+PRINT_ARGS = (
+    "import json, os, sys, time; "
+    "print('args', sys.argv[1:], 'GREETING', os.environ.get('GREETING'), flush=True); "
+    # the chief's end stops the other replicas: let them print first
+    "task = json.loads(os.environ['CLUSTER_SPEC'])['task']; "
+    "time.sleep(2 if task['type'] == 'workerpool0' else 0)"
+)
 
 PIPELINE = """\
 from kfp import dsl
