@@ -59,16 +59,21 @@ class PackageImage:
         return f"{action} {self.tag} ({self.image_id[7:19]}) in {self.seconds:.1f}s"
 
 
-def package_files(package: LocalPackage) -> dict[str, bytes]:
-    """The files the image gets, by path relative to the package: the copied directories,
-    ``requirements.txt`` and the extra packages. InputError for what is not there."""
+def check_package(package: LocalPackage) -> Path:
+    """The package's directory; InputError when it or the script (module) is not there."""
     root = Path(package.path)
     if not root.is_dir():
         raise InputError(f"--local-package-path {package.path}: no such directory")
-    main = root / package.main_file
-    if not main.is_file():
+    if not (root / package.main_file).is_file():
         flag = "--script" if package.script is not None else "--python-module"
         raise InputError(f"{flag}: file {package.main_file!r} is not found under {package.path}")
+    return root
+
+
+def package_files(package: LocalPackage) -> dict[str, bytes]:
+    """The files the image gets, by path relative to the package: the copied directories,
+    ``requirements.txt`` and the extra packages. InputError for what is not there."""
+    root = check_package(package)
     files: dict[str, bytes] = {}
     for directory in package.copied_dirs():
         if not (root / directory).is_dir():

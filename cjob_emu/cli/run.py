@@ -11,7 +11,6 @@ import argparse
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -204,7 +203,10 @@ def _run_custom_job(
 def _package_task(package: LocalPackage, backend: str, image_map: ImageMap) -> dict[str, Any]:
     """How a local package runs: its image built on the executor image (docker), or its
     script run on this host from its directory (process)."""
-    directory = Path(package.path).resolve()
+    # imported on use: the docker SDK is needed for a local package only
+    from cjob_emu.package_image import check_package, ensure_package_image
+
+    directory = check_package(package).resolve()
     if backend == "process":
         wanted = package.requirements or package.extra_packages
         if wanted or (directory / "requirements.txt").is_file():
@@ -213,9 +215,7 @@ def _package_task(package: LocalPackage, backend: str, image_map: ImageMap) -> d
                 "with this Python's packages"
             )
         return package.host_task(str(directory))
-    # imported on use: only a local package on docker builds an image
     from cjob_emu.images import engine_client
-    from cjob_emu.package_image import ensure_package_image
 
     image = ensure_package_image(
         engine_client(), package, base=image_map.resolve(package.executor_image_uri), log=_say

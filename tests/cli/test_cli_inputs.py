@@ -249,6 +249,7 @@ def test_local_run_on_the_process_backend_runs_the_module_from_its_directory(
         (["run", "a.yaml", "b.yaml"], "one FILE at a time"),
         (["run", "--script=task.py"], "--executor-image-uri is required"),
         (["run", "--executor-image-uri=i", "--requirements=numpy"], "--script or --python-module"),
+        (["run", "--executor-image-uri=i", "--script=absent.py"], "--script: file 'absent.py'"),
     ],
 )
 def test_run_without_one_job_to_run_exits_2(argv: list[str], message: str, tmp_path: Path) -> None:
