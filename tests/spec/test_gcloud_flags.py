@@ -17,7 +17,11 @@ from cjob_emu.gcloud_flags import (
 )
 from cjob_emu.spec import job_from_mapping, job_to_snake
 
-GCLOUD_EXAMPLE = "replica-count=1,machine-type=n1-highmem-2,container-image-uri=gcr.io/ucaip-test/ucaip-training-test"
+# the example of `gcloud ai custom-jobs create --help`
+GCLOUD_EXAMPLE = (
+    "replica-count=1,machine-type=n1-highmem-2,"
+    "container-image-uri=gcr.io/ucaip-test/ucaip-training-test"
+)
 
 
 @pytest.mark.parametrize(
