@@ -5,13 +5,20 @@ strings), snake_case dicts (proto field names, what the SDK and GCPC take),
 JSON or YAML files of either, and ``google.cloud.aiplatform_v1.CustomJob``
 messages. The generated types' descriptors and ``json_format`` do all the
 key and value mapping; nothing here retypes the schema.
+
+A CustomJobSpec (what ``gcloud ai custom-jobs create --config=FILE`` and ``local-run``
+users hold: ``workerPoolSpecs``, ``baseOutputDirectory``... at the top) is a CustomJob
+whose display name comes from the file name (or ``display_name=``); its problems are
+told with the paths the user wrote (``worker_pool_specs[0]...``, no ``job_spec.``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -19,7 +26,8 @@ import yaml
 from google.protobuf import descriptor, json_format
 
 from cjob_emu.errors import InputError, InvalidJobError
-from cjob_emu.validate import validate
+from cjob_emu.validate import ValidationReport, validate
+from cjob_emu.validate.cache import catalog
 from cjob_emu.validate.schema import schema_of
 from cjob_emu.validate.structure import StructureCheck
 
@@ -28,6 +36,11 @@ if TYPE_CHECKING:
 
 JobSource = Union[str, "os.PathLike[str]", Mapping[str, Any], "CustomJob"]
 """Anything :func:`load_job` accepts."""
+
+DEFAULT_DISPLAY_NAME = "cjob-emu-job"
+"""The display name of a CustomJobSpec read from no file and given none."""
+
+SPEC_PREFIX = "job_spec."
 
 
 def _job_type() -> type[CustomJob]:
@@ -87,7 +100,8 @@ def parse_job_text(text: str, *, source: str = "<text>") -> dict[str, Any]:
     if not isinstance(doc, dict):
         kind = "nothing" if doc is None else f"a {type(doc).__name__}"
         raise InputError(
-            f"{source}: holds {kind}; expected a CustomJob mapping (displayName, jobSpec, ...)"
+            f"{source}: holds {kind}; expected a CustomJob mapping (displayName, jobSpec, ...) "
+            "or a CustomJobSpec (workerPoolSpecs, ...)"
         )
     return doc
 
@@ -121,13 +135,110 @@ def schema_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     return check.errors
 
 
-def load_job(source: JobSource) -> CustomJob:
-    """Load a CustomJob from a file path, a mapping, or a message (returned as is)."""
+def load_job(source: JobSource, *, display_name: str | None = None) -> CustomJob:
+    """Load a CustomJob from a file path, a mapping, or a message (returned as is).
+
+    A file or mapping may hold a CustomJobSpec (see :func:`as_custom_job`);
+    ``display_name`` replaces the document's (or the file name's).
+    """
     if isinstance(source, _job_type()):
         return source
     if isinstance(source, Mapping):
-        return job_from_mapping(source)
-    return job_from_mapping(read_job_document(source))
+        return load_document(as_custom_job(source, display_name=display_name))
+    document = read_job_document(source)
+    return load_document(as_custom_job(document, display_name=display_name, source=str(source)))
+
+
+@dataclass(frozen=True)
+class JobDocument:
+    """A CustomJob mapping as read, not yet interpreted, and whether the user wrote a
+    CustomJobSpec (``spec_form``), whose problems are told without ``job_spec.``."""
+
+    data: dict[str, Any]
+    spec_form: bool = False
+
+    def user_report(self, report: ValidationReport) -> ValidationReport:
+        """``report`` with every field path as the user wrote it."""
+        if not self.spec_form:
+            return report
+        return ValidationReport(
+            errors=[replace(p, field=self._user_field(p.field)) for p in report.errors],
+            warnings=[replace(p, field=self._user_field(p.field)) for p in report.warnings],
+        )
+
+    @staticmethod
+    def _user_field(field: str) -> str:
+        return field[len(SPEC_PREFIX) :] if field.startswith(SPEC_PREFIX) else field
+
+
+def _field_names(message: descriptor.Descriptor) -> dict[str, str]:
+    """Both names (proto and JSON) of every field of ``message``, to its proto name."""
+    fields = message.fields
+    return {**{f.name: f.name for f in fields}, **{f.json_name: f.name for f in fields}}
+
+
+@functools.cache
+def _top_level_fields() -> tuple[dict[str, str], dict[str, str]]:
+    """The field names of CustomJob and of CustomJobSpec, from the validator's cached
+    catalog of the installed types (so reading a file loads no aiplatform module)."""
+    job = catalog().job_class.DESCRIPTOR
+    return _field_names(job), _field_names(job.fields_by_name["job_spec"].message_type)
+
+
+def is_custom_job_spec(data: Mapping[str, Any]) -> bool:
+    """True when ``data`` is a CustomJobSpec: no ``jobSpec``, and a CustomJobSpec field
+    (``workerPoolSpecs``, ``baseOutputDirectory``...) at the top."""
+    job_fields, spec_fields = _top_level_fields()
+    names = [job_fields.get(key) for key in data]
+    return "job_spec" not in names and any(key in spec_fields for key in data)
+
+
+def as_custom_job(
+    data: Mapping[str, Any], *, display_name: str | None = None, source: str | None = None
+) -> JobDocument:
+    """``data`` as a CustomJob mapping: a CustomJobSpec is put under ``jobSpec``.
+
+    In a CustomJobSpec the CustomJob's own fields (``displayName``, ``labels``...) stay
+    at the top, and a single mapping for ``workerPoolSpecs`` (as gcloud's ``--config``
+    example writes it) is one pool. Its display name: ``display_name``, else its own,
+    else the stem of ``source`` (the file name), else :data:`DEFAULT_DISPLAY_NAME`.
+    ``display_name`` replaces a CustomJob's own too.
+    """
+    if not is_custom_job_spec(data):
+        document = JobDocument(dict(data))
+    else:
+        job_fields, spec_fields = _top_level_fields()
+        top = {k: v for k, v in data.items() if k in job_fields}
+        spec = {k: v for k, v in data.items() if k not in job_fields}
+        for key, value in spec.items():
+            if spec_fields.get(key) == "worker_pool_specs" and isinstance(value, Mapping):
+                spec[key] = [value]
+        top["jobSpec"] = spec
+        if not any(job_fields[key] == "display_name" for key in top):
+            top["displayName"] = Path(source).stem if source else DEFAULT_DISPLAY_NAME
+        document = JobDocument(top, spec_form=True)
+    if display_name is not None:
+        job_fields = _top_level_fields()[0]
+        for key in [k for k in document.data if job_fields.get(k) == "display_name"]:
+            del document.data[key]
+        document.data["displayName"] = display_name
+    return document
+
+
+def load_document(document: JobDocument) -> CustomJob:
+    """The CustomJob of ``document``; :class:`InvalidJobError` tells its paths as written."""
+    try:
+        return job_from_mapping(document.data)
+    except InvalidJobError as exc:
+        raise InvalidJobError(document.user_report(exc.report)) from None
+
+
+def with_worker_pool_specs(job: CustomJob, pools: Sequence[Mapping[str, Any]]) -> CustomJob:
+    """``job`` with its pools replaced by ``pools`` (snake_case or REST dicts, ``{}`` for a
+    skipped pool), as gcloud's ``--worker-pool-spec`` flags replace a config's."""
+    data = job_to_snake(job)
+    data.setdefault("job_spec", {})["worker_pool_specs"] = [dict(pool) for pool in pools]
+    return job_from_mapping(data)
 
 
 def job_to_rest(job: CustomJob) -> dict[str, Any]:

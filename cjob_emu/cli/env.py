@@ -19,7 +19,10 @@ def add_parser(commands: Any) -> None:
         description="Print CLUSTER_SPEC, TF_CONFIG, AIP_* and the pool's own variables "
         "for every replica of the job, as Vertex sets them.",
     )
-    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("file", metavar="FILE", help="a CustomJob or CustomJobSpec file")
+    parser.add_argument(
+        "--display-name", help="the job's display name (default: a CustomJobSpec's file name)"
+    )
     parser.add_argument("--replica", metavar="NAME", help="only this replica, e.g. workerpool1-0")
     parser.add_argument("--json", action="store_true", help="an object keyed by replica name")
     parser.add_argument("--trial", help="hyperparameter-tuning trial id")
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from cjob_emu.spec import load_job
     from cjob_emu.validate import Problem, ValidationReport
 
-    job = load_job(args.file)
+    job = load_job(args.file, display_name=args.display_name)
     options = cluster.ClusterOptions(
         project_number=args.project_number,
         region=args.location,

@@ -45,6 +45,7 @@ def add_replica_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--location",
+        "--region",
         default=None,
         help="region to validate the job for; a pipeline's location (default: us-central1)",
     )

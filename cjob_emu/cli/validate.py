@@ -7,8 +7,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from cjob_emu.cli.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from cjob_emu.cli.gcloud_options import add_create_options, build_job, job_flags_given
 from cjob_emu.cli.style import Style, print_json
-from cjob_emu.errors import InputError
+from cjob_emu.errors import InputError, InvalidJobError
 
 if TYPE_CHECKING:
     from cjob_emu.validate import ValidationReport
@@ -25,28 +26,40 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "validate",
         help="check CustomJob files or compiled pipelines against Vertex's create-time rules",
-        description="Check each CustomJob file (REST JSON or YAML, camelCase or snake_case), "
-        "or every custom-job task of a compiled pipeline, against the rules Vertex applies at "
-        "create time; report every problem with its path.",
+        description="Check each CustomJob or CustomJobSpec file (REST JSON or YAML, camelCase "
+        "or snake_case), every custom-job task of a pipeline (compiled, or FILE.py[:NAME]), "
+        "or the job of gcloud's flags, against the rules Vertex applies at create time; "
+        "report every problem with its path.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="*", metavar="FILE")
     parser.add_argument("--json", action="store_true", help="one JSON object per file")
     parser.add_argument(
-        "--location", default="us-central1", help="region to check (default: us-central1)"
+        "--location",
+        "--region",
+        default="us-central1",
+        help="region to check (default: us-central1)",
     )
     parser.add_argument(
         "--vertex", action="store_true", help="also print the error text Vertex would answer"
     )
     parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    add_create_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate every file; the worst exit code of them."""
+    """Validate every file (or the job of gcloud's flags); the worst exit code of them."""
+    files = [*args.files, *([args.config] if args.config else [])]
+    if job_flags_given(args):
+        return _validate_flags(args, files)
+    if not files:
+        raise InputError("give a FILE to validate, or gcloud's --worker-pool-spec flags")
     worst = EXIT_OK
-    for path in args.files:
+    for path in files:
         try:
-            reports = reports_of(path, args.location, strict=args.strict)
+            reports = reports_of(
+                path, args.location, strict=args.strict, display_name=args.display_name
+            )
         except InputError as exc:
             worst = max(worst, EXIT_USAGE)
             if args.json:
@@ -60,20 +73,44 @@ def run(args: argparse.Namespace) -> int:
     return worst
 
 
+def _validate_flags(args: argparse.Namespace, files: list[str]) -> int:
+    """Validate the one job made of gcloud's flags (and a FILE, if given)."""
+    # imported on use: they load the aiplatform types (~1 s; see reports_of)
+    from cjob_emu.cli.inputs import read_input
+    from cjob_emu.validate import validate
+
+    if len(files) > 1:
+        raise InputError("gcloud's job flags make one job: give one FILE at most")
+    document = read_input(files[0]).job if files else None
+    if files and document is None:
+        raise InputError(f"{files[0]}: a pipeline; gcloud's job flags apply to a CustomJob")
+    try:
+        job = build_job(args, document, files[0] if files else None)
+        report = validate(job, location=args.location, strict=args.strict)
+    except InvalidJobError as exc:
+        report = exc.report.as_strict() if args.strict else exc.report
+    _show(files[0] if files else "(flags)", {None: report}, args)
+    return EXIT_OK if report.ok else EXIT_INVALID
+
+
 def reports_of(
-    path: str, location: str | None, *, strict: bool = False
+    path: str, location: str | None, *, strict: bool = False, display_name: str | None = None
 ) -> dict[str | None, ValidationReport]:
-    """One report for a CustomJob file, one per custom-job task for a compiled pipeline
-    (the file read once); with ``strict``, every warning made an error."""
+    """One report for a CustomJob (or CustomJobSpec) file, one per custom-job task for a
+    pipeline (the file read once); with ``strict``, every warning made an error."""
     # imported on use (here and in every command), so `cjob-emu --help` and a usage error
     # wait for none of them; a job file needs only the validator (its types come from
     # the schema cache), a pipeline also the converter, which loads the aiplatform types
     from cjob_emu.cli.inputs import read_input
+    from cjob_emu.spec import as_custom_job
     from cjob_emu.validate import validate
 
     found = read_input(path)
     if found.pipeline is None:
-        return {None: validate(found.job or {}, location=location, strict=strict)}
+        # a CustomJobSpec becomes a CustomJob; its problems keep the paths the user wrote
+        document = as_custom_job(found.job or {}, display_name=display_name, source=path)
+        report = validate(document.data, location=location, strict=strict)
+        return {None: document.user_report(report)}
 
     from cjob_emu.converter.check import validate_pipeline
 

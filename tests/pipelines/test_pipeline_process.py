@@ -479,5 +479,5 @@ def test_max_parallel_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
     assert "--max-parallel 0: give 1 or more" in capsys.readouterr().err
     job = FIXTURES / "jobs" / "single_rest.json"
     assert cli.main(["run", str(job), "--backend", "process", "--max-parallel", "2"]) == 2
-    assert "--max-parallel apply to compiled pipelines" in capsys.readouterr().err
+    assert "--max-parallel apply to pipelines" in capsys.readouterr().err
     assert cli.main([*args, "--max-parallel", "1", "--param", "seconds=0.1"]) == 0
