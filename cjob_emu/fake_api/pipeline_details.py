@@ -182,6 +182,7 @@ class TaskDetails:
         execution.schema_title = ("system.DAGExecution" if task.kind == "dag"
                                   else "system.ContainerExecution")
         execution.schema_version = "0.0.1"
+        parameters = {}
         for key, value in task.outputs.items():
             if _is_artifact(value) or (isinstance(value, list) and value
                                        and all(_is_artifact(v) for v in value)):
@@ -189,7 +190,9 @@ class TaskDetails:
                 for item in items:
                     _artifact(item, pb.outputs[key].artifacts.add())
             else:
-                json_format.ParseDict({f"output:{key}": _jsonable(value)}, execution.metadata)
+                parameters[f"output:{key}"] = _jsonable(value)
+        if parameters:
+            json_format.ParseDict(parameters, execution.metadata)
 
 
 def _is_artifact(value: Any) -> bool:
