@@ -8,6 +8,7 @@ the pipeline really runs, is in test_fake_api_pipeline_runs.py.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from cjob_emu.fake_api import FakeVertexServer, VertexMock
 from cjob_emu.fake_api import fixtures as _fixtures
 from cjob_emu.fake_api.projects import derived_number
 from cjob_emu.fake_api.sdk import DEFAULT_LOCATION, DEFAULT_PROJECT
+from cjob_emu.fake_api.wire import Request
 
 if not hasattr(pytest_plugin, "fake_vertex"):  # until the plugin declares them
     fake_vertex_server = pytest.fixture(scope="session")(_fixtures.fake_vertex_server)
@@ -77,7 +79,33 @@ def test_run_succeeds_and_lists_the_tasks_as_vertex_does(vertex: Fake) -> None:
     assert {t.state for t in found.values()} == {TaskState.SUCCEEDED}
 
 
+@pytest.mark.parametrize("root", [None, "gs://fresh-bucket/root"])
+def test_submit_checks_or_makes_the_pipeline_roots_bucket_offline(
+    vertex: Fake, root: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK checks the bucket belongs to the project (Resource Manager's number), or
+    creates it and grants it to the project's compute service account: no error logged."""
+    caplog.set_level(logging.INFO, logger="google.cloud.aiplatform")
+    job = pipeline_job(pipeline_root=root)
+    started = time.perf_counter()
+    job.submit()
+    assert time.perf_counter() - started < 5  # no wait on Resource Manager
+    assert "Error when trying to get or create a GCS bucket" not in caplog.text
+    storage = vertex.app.storage
+    assert storage is not None
+    if root is not None:
+        assert (storage.root.path / "fresh-bucket").is_dir()
+        assert 'Creating GCS bucket for pipelines: "fresh-bucket"' in caplog.text
+        url = "/storage/v1/b/fresh-bucket/iam"
+        policy = json.loads(vertex.app.handle(Request("GET", url)).body)
+        account = f"{derived_number(DEFAULT_PROJECT)}-compute@developer.gserviceaccount.com"
+        member = f"serviceAccount:{account}"
+        assert {b["role"]: b["members"] for b in policy["bindings"]}[
+            "roles/storage.objectCreator"] == [member]
+
+
 def test_submit_reads_pending_then_wait_sees_it_through(vertex: Fake) -> None:
+    vertex.set_provisioning(1.0)  # room for a slow read on a busy machine
     job = pipeline_job()
     job.submit()
     assert job.gca_resource.state == State.PIPELINE_STATE_PENDING

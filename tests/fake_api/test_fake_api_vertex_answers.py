@@ -73,12 +73,13 @@ def state(server: FakeVertexServer, http: requests.Session, name: str) -> str:
 def test_a_new_job_reads_pending_until_its_provisioning_time_has_passed(
     server: FakeVertexServer, http: requests.Session
 ) -> None:
+    server.set_provisioning(1.0)  # room for slow reads on a busy machine
     name = create(server, http)["name"]
     reads = [state(server, http, name) for _ in range(3)]
     assert reads == ["JOB_STATE_PENDING"] * 3
     job = http.get(f"{server.url}/v1/{name}").json()
     assert "startTime" not in job
-    time.sleep(0.25)  # the default provisioning time is 0.2 s
+    time.sleep(1.05)
     assert state(server, http, name) == "JOB_STATE_RUNNING"
     assert state(server, http, name) == "JOB_STATE_SUCCEEDED"
 
@@ -86,7 +87,7 @@ def test_a_new_job_reads_pending_until_its_provisioning_time_has_passed(
 def test_polls_count_only_the_reads_after_provisioning(
     server: FakeVertexServer, http: requests.Session
 ) -> None:
-    server.set_provisioning(0.3)
+    server.set_provisioning(1.0)
     name = create(server, http, {**JOB, "labels": {"cjob-emu-polls": "3"}})["name"]
     early = []
     while (now := state(server, http, name)) == "JOB_STATE_PENDING":
