@@ -58,6 +58,7 @@ class _Task:
     error: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     custom_job: str = ""
+    known: int = 0  # the task's end state, when known before the run's results
 
 
 class TaskDetails:
@@ -78,12 +79,14 @@ class TaskDetails:
             task.kind = kind
             task.start_ns = task.start_ns or self._clock()
 
-    def ended(self, path: str) -> None:
-        """Task ``path`` ended now (its state comes with :meth:`finish`)."""
+    def ended(self, path: str, state: int | None = None) -> None:
+        """Task ``path`` ended now; ``state`` (a PipelineState number) when it is known
+        before the run's results are (a CustomJob's end)."""
         with self._lock:
             task = self._tasks.get(path)
             if task is not None and not task.end_ns:
                 task.end_ns = self._clock()
+                task.known = _END_OF.get(state, 0) if state is not None else 0
 
     def custom_job(self, path: str, job_name: str) -> None:
         """Task ``path`` runs the CustomJob ``job_name``."""
@@ -102,7 +105,8 @@ class TaskDetails:
                 task.outputs = dict(result.outputs) if result.state == "SUCCEEDED" else {}
             # inner groups first: a group's state comes from its tasks'
             for task in sorted(self._tasks.values(), key=lambda t: -t.path.count("/")):
-                if task.path not in results and task.parent is not None:
+                undecided = task.state == T_RUNNING and task.path not in results
+                if undecided and task.parent is not None:
                     task.state = self._group_state(task, state)
                 task.start_ns = task.start_ns or now
                 task.end_ns = task.end_ns or now
@@ -110,14 +114,17 @@ class TaskDetails:
             root.state, root.error = _END_OF.get(state, T_FAILED), error
 
     def cancelled(self) -> None:
-        """The run was cancelled: every task still running is CANCELLED now."""
+        """The run was cancelled before it gave results: a task still running is CANCELLED
+        now, one that had ended keeps the state it ended in (SUCCEEDED unless known
+        otherwise); :meth:`finish` then settles the groups."""
         now = self._clock()
         with self._lock:
             for task in self._tasks.values():
-                if task.state == T_RUNNING:
-                    task.state = T_CANCELLED
-                    task.start_ns = task.start_ns or now
-                    task.end_ns = task.end_ns or now
+                if task.kind == "dag" or task.state != T_RUNNING:
+                    continue
+                task.state = (task.known or T_SUCCEEDED) if task.end_ns else T_CANCELLED
+                task.start_ns = task.start_ns or now
+                task.end_ns = task.end_ns or now
 
     def message(self) -> Any:
         """The ``PipelineJobDetail`` protobuf message of the tasks now."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from google.cloud.aiplatform_v1 import PipelineJob
 
 from cjob_emu.errors import CjobEmuError, InputError
-from cjob_emu.executor import Event, StateChanged, get_backend
+from cjob_emu.executor import Event, StateChanged
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.submission import DEFAULT_WORK_DIR
 from cjob_emu.fake_api.executor_runner import ExecutorSettings
@@ -107,8 +107,7 @@ class PipelineJobRun:
                          name=f"cjob-emu-stop-{self._job_id}").start()
 
     def _stop_tasks(self) -> None:
-        backend = get_backend(self._settings.backend).name
-        stop_ordinary_tasks(backend, str(self._gcs.local_path(self._root)))
+        stop_ordinary_tasks(self._settings.backend, str(self._gcs.local_path(self._root)))
 
     def snapshot(self) -> None:
         return None  # a real run cannot be taken over by a restarted server
@@ -224,7 +223,7 @@ class PipelineJobRun:
             self._jobs[name] = path
             self._details.custom_job(path, name)
         elif event.state in TERMINAL and name in self._jobs:
-            self._details.ended(self._jobs[name])
+            self._details.ended(self._jobs[name], int(event.state))
         else:
             return
         self._report(None, detail=self._details.message())

@@ -7,7 +7,8 @@ tasks itself. They are found by ``marker``: the job's own pipeline root on this
 machine, which every kfp.local task of the job (and of no other job) is given in its
 arguments. Docker: containers of this process (``cjob-emu.owner-pid``) that are no
 CustomJob replica, removed. Process backend: child processes of this process, sent
-SIGTERM (Linux: read from ``/proc``; elsewhere the task runs to its end).
+SIGTERM (Linux: read from ``/proc``; elsewhere the task runs to its end), CustomJob
+replicas (which carry ``CLOUD_ML_JOB_ID``) left to the runner.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ import os
 import signal
 from pathlib import Path
 
+from cjob_emu.executor import Backend, get_backend
 from cjob_emu.executor.backend import LABEL_PID, LABEL_REPLICA
 
 log = logging.getLogger(__name__)
 
 
-def stop_ordinary_tasks(backend: str, marker: str) -> None:
-    """Stop the kfp.local tasks whose arguments name ``marker``; never raises."""
+def stop_ordinary_tasks(backend: str | Backend, marker: str) -> None:
+    """Stop the kfp.local tasks whose arguments name ``marker`` (on ``backend``, as the
+    runner chose it); never raises."""
     try:
-        if backend == "docker":
+        if get_backend(backend).name == "docker":
             _remove_containers(marker)
         else:
             _kill_children(marker)
@@ -58,17 +61,21 @@ def _kill_children(marker: str) -> None:
     proc = Path("/proc")
     if not proc.is_dir():
         return
-    me = os.getpid()
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                "utf-8", "replace")
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile, or not ours to read
-        if parent == me and marker in command:
+        if entry.name.isdigit() and _a_task_of(entry, marker):
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), signal.SIGTERM)
+
+
+def _a_task_of(entry: Path, marker: str) -> bool:
+    """Whether process ``entry`` (``/proc/<pid>``) is a child of ours naming ``marker``
+    and no CustomJob replica (the runner's cancel stops those, as the job's own)."""
+    try:
+        parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        if parent != os.getpid():
+            return False
+        command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        environment = b"\0" + (entry / "environ").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False  # gone meanwhile, or not ours to read
+    return marker.encode() in command and b"\0CLOUD_ML_JOB_ID=" not in environment
