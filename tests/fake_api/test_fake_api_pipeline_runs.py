@@ -3,8 +3,9 @@
 The unmodified SDK submits a compiled pipeline (GCPC-converted custom-job task
 included); the fake API runs it through the local pipeline runner, in a thread per
 job, and answers with Vertex's pipeline states and ``job_detail.task_details``. The task
-details must say what ``cjob-emu run --json`` says of the same pipeline. The process
-backend throughout, and one docker run.
+details must say what ``cjob-emu run --json`` says of the same pipeline. The server is
+the ``fake_vertex`` fixture's own code with the backend chosen: the process backend
+throughout, and one docker run.
 """
 
 from __future__ import annotations
@@ -27,15 +28,14 @@ from support.docker_leftovers import owned, remove_and_assert_none
 from support.paths import FIXTURES
 
 from cjob_emu import cli
-from cjob_emu.executor import RunOptions
 from cjob_emu.executor.process import run_processes, state_dir
-from cjob_emu.fake_api import FakeVertexServer, sdk_pointed_at
-from cjob_emu.fake_api.executor_runner import ExecutorRunner
+from cjob_emu.fake_api import FakeVertexServer
+from cjob_emu.fake_api import fixtures as _fixtures
 from cjob_emu.fake_api.projects import derived_number
-from cjob_emu.fake_api.sdk import DEFAULT_PROJECT
+from cjob_emu.fake_api.sdk import DEFAULT_PROJECT, DEFAULT_STAGING_BUCKET
 
 GCPC_PIPELINE = FIXTURES / "pipelines" / "train_eval_gcpc.yaml"
-BUCKET = "pipelines-bucket"
+BUCKET = DEFAULT_STAGING_BUCKET.removeprefix("gs://")  # the fixture's, the pipeline root
 EXECUTOR = {"cjob-emu-mode": "executor"}
 State = aiplatform_v1.PipelineState
 TaskState = aiplatform_v1.PipelineTaskDetail.State
@@ -44,21 +44,22 @@ AS_TASK_STATE = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED", "NOT_TRIGGERED": 
                  "NOT_RUN": "NOT_TRIGGERED"}
 
 
-def serve(tmp_path: Path, backend: str, **runner: Any) -> Iterator[FakeVertexServer]:
-    gcs = tmp_path / "gcs"
-    (gcs / BUCKET).mkdir(parents=True)
-    executor = ExecutorRunner(backend=backend, gcs_root=gcs, work_dir=tmp_path / "work",
-                              **runner)
-    with FakeVertexServer(executor_runner=executor, gcs_root=gcs) as server, \
-            sdk_pointed_at(server.url, storage_host=server.url, staging_bucket=f"gs://{BUCKET}"):
-        yield server
+def fake_vertex_on(backend: str, factory: pytest.TempPathFactory,
+                   image_map: Any = None) -> Iterator[FakeVertexServer]:
+    """The ``fake_vertex`` fixture (the same code) with executor mode on ``backend``."""
+    served = _fixtures.fake_vertex_server(factory, backend, image_map)
+    server = next(served)
+    try:
+        yield from _fixtures.fake_vertex(server)
+    finally:
+        served.close()
 
 
 @pytest.fixture
-def process_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                   ) -> Iterator[FakeVertexServer]:
+def process_server(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVertexServer]:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))  # this test's process runs
-    yield from serve(tmp_path, "process")
+    yield from fake_vertex_on("process", tmp_path_factory)
 
 
 def compiled(pipeline: Any, tmp_path: Path) -> Path:
@@ -238,11 +239,12 @@ def test_input_artifacts_are_refused_in_executor_mode(process_server: FakeVertex
 
 @pytest.mark.docker
 def test_a_gcpc_pipeline_runs_on_docker_as_the_cli_runs_it(
-    tmp_path: Path, cjob_test_image: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, cjob_test_image: str,
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Then a cancel removes the running task's container (kfp.local's, found by the job)."""
     images = {pipeline_components.BASE_IMAGE: cjob_test_image}
-    served = serve(tmp_path, "docker", image_map=images, options=RunOptions(stop_grace=1))
+    served = fake_vertex_on("docker", tmp_path_factory, images)
     try:
         next(served)
         job = aiplatform.PipelineJob(display_name="train-eval", job_id="on-docker",
