@@ -2,7 +2,10 @@
 
 Walks the fields actually set on the message (the proto descriptors list them, so a
 field added to ``aiplatform_v1`` later is reported too, never dropped silently) and
-names each one a local run does not emulate, with what that means.
+names each one a local run does not emulate, with what that means. A pool's
+``disk_spec`` equal to Vertex's default (pd-ssd, 100 GB) is not named: Vertex fills it
+in on create, and the SDK's own pool builder writes it, so it says nothing the user
+chose.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ _WALK = {
     "machine_spec",
     "base_output_directory",
 }
+_DEFAULT_DISK = ("pd-ssd", 100)  # what Vertex fills in on create
 _OUTPUT_ONLY = "output only: set by the run, the given value is replaced"
 _REASONS = {
     "state": _OUTPUT_ONLY,
@@ -138,6 +142,8 @@ def _walk(message: Message, prefix: str) -> Iterator[Unemulated]:
     emulated = _EMULATED.get(kind, set())
     for descriptor, value in message.ListFields():
         path = f"{prefix}{descriptor.name}"
+        if descriptor.name == "disk_spec" and _default_disk(value):
+            continue
         if descriptor.name not in emulated:
             reason = _REASONS.get(descriptor.name, "not emulated")
             yield Unemulated(path, reason)
@@ -147,3 +153,7 @@ def _walk(message: Message, prefix: str) -> Iterator[Unemulated]:
             else:
                 for index, item in enumerate(value):
                     yield from _walk(item, f"{path}[{index}].")
+
+
+def _default_disk(disk: Message) -> bool:
+    return (disk.boot_disk_type, disk.boot_disk_size_gb) == _DEFAULT_DISK

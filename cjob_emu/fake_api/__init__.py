@@ -1,4 +1,5 @@
-"""A fake Vertex AI ``customJobs`` API for the real SDK: a local server or a ``responses`` mock.
+"""A fake Vertex AI API (``customJobs``, ``pipelineJobs``) for the real SDK: a local server
+or a ``responses`` mock.
 
 - :class:`FakeVertexServer`: the API over HTTP on a local port.
 - :class:`VertexMock`: the same API in-process, intercepting ``requests``.

@@ -6,8 +6,10 @@
 
 ==========  ==========================  ==================================================
 ``GET``     ``/_cjob_emu/health``       ``{"ok": true}``
-``GET``     ``/_cjob_emu/state``        every job, operation, scripted outcome and fault
-``POST``    ``/_cjob_emu/reset``        forget all jobs, outcomes and faults
+``GET``     ``/_cjob_emu/state``        every job (CustomJobs, PipelineJobs), operation,
+                                        scripted outcome, fault, setting
+``POST``    ``/_cjob_emu/reset``        forget all jobs, outcomes and faults; the
+                                        provisioning time as configured
 ``POST``    ``/_cjob_emu/outcomes``     ``{"result", "polls", "errorCode", "errorMessage",
                                         "displayName", "times"}``: script the next job(s)
 ``DELETE``  ``/_cjob_emu/outcomes``     drop scripted outcomes
@@ -15,6 +17,8 @@
 ``DELETE``  ``/_cjob_emu/faults``       drop faults and latency
 ``POST``    ``/_cjob_emu/latency``      ``{"seconds": 0.2}`` added to every API call
 ``POST``    ``/_cjob_emu/force``        ``{"name", "state", "error": {"code", "message"}}``
+``POST``    ``/_cjob_emu/provisioning`` ``{"seconds": 0.2}``: how long new jobs read PENDING
+``POST``    ``/_cjob_emu/projects``     ``{"projectId": "my-proj", "number": "123"}``
 ==========  ==========================  ==================================================
 
 Bodies are camelCase (snake_case works too); unknown fields are refused.
@@ -26,13 +30,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.cloud.aiplatform_v1 import JobState
 from google.protobuf import json_format
 
 from cjob_emu.fake_api.faults import Faults
+from cjob_emu.fake_api.kinds import CUSTOM_JOBS, PIPELINE_JOBS, Kind, kind_of
+from cjob_emu.fake_api.projects import ProjectNumbers
 from cjob_emu.fake_api.rpc import ApiError, not_found
 from cjob_emu.fake_api.runner_protocol import JobError
-from cjob_emu.fake_api.simulated_runner import Outcome, ScriptedOutcome, SimulatedRunner
+from cjob_emu.fake_api.simulated_runner import (
+    Outcome,
+    Provisioning,
+    ScriptedOutcome,
+    SimulatedRunner,
+)
 from cjob_emu.fake_api.state_files import job_document
 from cjob_emu.fake_api.store import JobStore
 from cjob_emu.fake_api.wire import Request, Response, json_object, json_response
@@ -42,11 +52,19 @@ ADMIN_PREFIX = "/_cjob_emu/"
 
 @dataclass(frozen=True)
 class ApiState:
-    """What the admin operations of one fake API act on."""
+    """What the admin operations of one fake API act on: the job stores by collection
+    (``customJobs``, ``pipelineJobs``), the simulated runner, faults and settings."""
 
-    store: JobStore
+    stores: Mapping[str, JobStore]
     simulated: SimulatedRunner
     faults: Faults
+    provisioning: Provisioning
+    projects: ProjectNumbers
+
+    @property
+    def store(self) -> JobStore:
+        """The CustomJobs' store."""
+        return self.stores[CUSTOM_JOBS.collection]
 
 
 class AdminControls:
@@ -58,34 +76,56 @@ class AdminControls:
         raise NotImplementedError
 
     def reset(self) -> None:
-        """Forget every job, operation, scripted outcome, fault and latency."""
+        """Forget every job, operation, scripted outcome, fault and latency; put the
+        provisioning time back as configured."""
         state = self.api_state
-        state.store.reset()
+        for store in state.stores.values():
+            store.reset()
         state.simulated.clear()
         state.faults.clear()
+        state.provisioning.reset()
 
     def dump(self) -> dict[str, Any]:
-        """All state: jobs (REST JSON, mode, run progress), operations, outcomes, faults."""
+        """All state: jobs (REST JSON, mode, run progress) of both kinds, operations,
+        outcomes, faults, the provisioning time and the project numbers known."""
         state = self.api_state
+        pipelines = state.stores[PIPELINE_JOBS.collection]
+        operations = [op for store in state.stores.values() for op in store.operations()]
         return {
             "defaultMode": state.store.default_mode,
             "jobs": [job_document(stored) for stored in state.store.jobs()],
-            "operations": [json_format.MessageToDict(op) for op in state.store.operations()],
+            "pipelineJobs": [job_document(stored) for stored in pipelines.jobs()],
+            "operations": [json_format.MessageToDict(op) for op in operations],
             "outcomes": [s.to_dict() for s in state.simulated.scripts()],
             "defaultOutcome": state.simulated.default.to_dict(),
             "faults": state.faults.to_dict(),
+            "provisioningSeconds": state.provisioning.seconds,
+            "projectNumbers": state.projects.to_dict(),
         }
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every job's REST JSON, oldest first, without moving any of them."""
+        """Every CustomJob's REST JSON, oldest first, without moving any of them."""
         return [json_format.MessageToDict(stored.job) for stored in self.api_state.store.jobs()]
+
+    def pipeline_jobs(self) -> list[dict[str, Any]]:
+        """Every PipelineJob's REST JSON, oldest first, without moving any of them."""
+        store = self.api_state.stores[PIPELINE_JOBS.collection]
+        return [json_format.MessageToDict(stored.job) for stored in store.jobs()]
+
+    def set_provisioning(self, seconds: float) -> None:
+        """New jobs read PENDING for ``seconds`` (0: RUNNING at the first read)."""
+        self.api_state.provisioning.set(seconds)
+
+    def set_project_number(self, project_id: str, number: str) -> None:
+        """Give project ``project_id`` the number ``number`` (instead of its derived one)."""
+        self.api_state.projects.configure(project_id, number)
 
     def script_outcome(
         self,
         result: str = "succeed",
         *,
         polls: int = 2,
-        error_code: int = 3,
+        error_code: int | None = None,
         error_message: str | None = None,
         display_name: str | None = None,
         times: int | None = 1,
@@ -93,7 +133,9 @@ class AdminControls:
         """Script how the next ``times`` simulated jobs (matching ``display_name``) end.
 
         ``result`` is ``succeed``, ``fail`` or ``stay-running``; ``polls`` is the
-        GET that finds the job ended; ``times=None`` scripts every matching job.
+        GET (after the provisioning time) that finds the job ended; ``error_code``
+        defaults to Vertex's for the kind of job; ``times=None`` scripts every matching
+        job. CustomJobs and PipelineJobs alike.
         """
         outcome = Outcome(result, polls, error_code, error_message)  # type: ignore[arg-type]
         if times is not None and (isinstance(times, bool) or not isinstance(times, int)
@@ -109,7 +151,8 @@ class AdminControls:
         self, status: int, count: int | None = 1, methods: list[str] | None = None
     ) -> None:
         """The next ``count`` API calls (of ``methods``: create, get, list, cancel, delete,
-        get_operation) answer HTTP ``status`` (429, 500, 503, ...); ``None`` means always."""
+        get_operation and the ``*_pipeline_job(s)`` ones) answer HTTP ``status`` (429, 500,
+        503, ...); ``None`` means always."""
         self.api_state.faults.add(status, count, methods)
 
     def set_latency(self, seconds: float) -> None:
@@ -123,15 +166,22 @@ class AdminControls:
     def force_state(
         self, name: str, state: str | int, error: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Put job ``name`` in ``state`` (``"JOB_STATE_FAILED"``, ``"FAILED"`` or 5) now and
-        keep it there; the job's REST JSON."""
-        number = _job_state(state)
+        """Put job ``name`` (a CustomJob or PipelineJob, its project by id or number) in
+        ``state`` (``"JOB_STATE_FAILED"``/``"PIPELINE_STATE_FAILED"``, ``"FAILED"`` or 5)
+        now and keep it there; the job's REST JSON."""
+        kind = kind_of(name) if isinstance(name, str) else None
+        if kind is None:
+            raise ValueError(f"not a job name: {name!r}")
+        number = _job_state(kind, state)
         job_error: JobError | None = None
         if error is not None:
             if not isinstance(error, Mapping):
                 raise ValueError("error must be an object {code, message}")
             job_error = (int(error.get("code", 2)), str(error.get("message", "")))
-        return json_format.MessageToDict(self.api_state.store.force(name, number, job_error))
+        parts = name.split("/")
+        parts[1] = self.api_state.projects.number(parts[1])
+        store = self.api_state.stores[kind.collection]
+        return json_format.MessageToDict(store.force("/".join(parts), number, job_error))
 
 
 def _health(controls: AdminControls) -> dict[str, Any]:
@@ -160,6 +210,9 @@ _ROUTES: dict[tuple[str, str], tuple[Callable[..., Any], Mapping[str, str]]] = {
     ("POST", "latency"): (AdminControls.set_latency, {"seconds": "seconds"}),
     ("POST", "force"): (AdminControls.force_state,
                         {"name": "name", "state": "state", "error": "error"}),
+    ("POST", "provisioning"): (AdminControls.set_provisioning, {"seconds": "seconds"}),
+    ("POST", "projects"): (AdminControls.set_project_number,
+                           {"projectId": "project_id", "number": "number"}),
 }
 
 
@@ -190,14 +243,14 @@ def _arguments(body: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]
     return {accepted[k]: v for k, v in body.items()}
 
 
-def _job_state(state: str | int) -> int:
-    if isinstance(state, bool):
+def _job_state(kind: Kind, state: str | int) -> int:
+    if isinstance(state, bool) or not isinstance(state, (str, int)):
         raise ValueError(f"not a job state: {state!r}")
-    states: Any = JobState  # a proto-plus enum: an IntEnum mypy does not see as one
     try:
-        if isinstance(state, int):
-            return int(states(state))
-        return int(states[state if state.startswith("JOB_STATE_") else f"JOB_STATE_{state}"])
+        number = kind.state_number(str(state))
     except (KeyError, ValueError, AttributeError):
-        names = ", ".join(s.name for s in states if s != JobState.JOB_STATE_UNSPECIFIED)
-        raise ValueError(f"not a job state: {state!r}; one of {names}") from None
+        number = 0
+    if number == 0:
+        names = ", ".join(s.name for s in kind.states if int(s) != 0)
+        raise ValueError(f"not a job state: {state!r}; one of {names}")
+    return number

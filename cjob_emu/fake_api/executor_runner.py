@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from google.cloud.aiplatform_v1 import CustomJob, JobState
@@ -48,6 +49,18 @@ STORAGE_VARIABLE = "STORAGE_EMULATOR_HOST"
 
 Endpoint = Callable[[str], "tuple[str, Callable[[], None]]"]
 """``endpoint(host) -> (url, release)``: the server as reached through ``host``."""
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where and how executor-mode jobs run (arguments of :func:`cjob_emu.executor.submit`);
+    PipelineJobs in executor mode run with the same."""
+
+    backend: str | Backend = "auto"
+    gcs_root: str | os.PathLike[str] | None = None
+    work_dir: str | os.PathLike[str] | None = None
+    image_map: ImageMapLike = None
+    options: RunOptions | None = None
 
 
 class ExecutorRun:
@@ -123,6 +136,11 @@ class ExecutorRunner:
         self._dispatcher: threading.Thread | None = None
         self._endpoint: Endpoint | None = None
         self._storage = False
+
+    @property
+    def settings(self) -> ExecutorSettings:
+        return ExecutorSettings(self._backend, self._gcs_root, self._work_dir, self._image_map,
+                                self._options)
 
     def connect(self, endpoint: Endpoint, *, storage: bool) -> None:
         """Give replicas of later runs the server's URL (``storage``: it serves Cloud Storage).

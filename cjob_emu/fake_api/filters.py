@@ -1,11 +1,15 @@
-"""The list filter of ``customJobs.list``: the AIP-160 subset Vertex documents.
+"""The list filters of ``customJobs.list`` and ``pipelineJobs.list``: the AIP-160
+subset Vertex documents.
 
-Fields: ``display_name`` (``=``, ``!=``, ``:`` with ``*`` wildcards), ``state``
-(``=``, ``!=``), ``create_time`` (``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``,
-RFC 3339), ``labels.KEY=VALUE``, ``labels.KEY:*`` (and ``labels:KEY``); the REST
-spellings ``displayName`` and ``createTime`` too. Combined with ``AND``, ``OR``,
-``NOT``/``-``, parentheses and implicit AND by juxtaposition. As AIP-160 says,
-``OR`` binds tighter than ``AND``: ``a AND b OR c`` is ``a AND (b OR c)``.
+Fields of both: ``display_name`` (``=``, ``!=``, ``:`` with ``*`` wildcards),
+``state`` (``=``, ``!=``), ``create_time`` (``=``, ``!=``, ``<``, ``<=``, ``>``,
+``>=``, RFC 3339), ``labels.KEY=VALUE``, ``labels.KEY:*`` (and ``labels:KEY``); of
+PipelineJobs also ``pipeline_name`` (``=``, ``!=``), ``pipeline_job_user_id`` and
+``template_uri`` (as ``display_name``), ``update_time`` and ``end_time`` (as
+``create_time``; a job that has not ended matches no ``end_time`` comparison); the
+REST spellings (``displayName``, ``createTime``...) too. Combined with ``AND``,
+``OR``, ``NOT``/``-``, parentheses and implicit AND by juxtaposition. As AIP-160
+says, ``OR`` binds tighter than ``AND``: ``a AND b OR c`` is ``a AND (b OR c)``.
 Anything else is an error with a message, never a silent match.
 """
 
@@ -16,28 +20,53 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.cloud.aiplatform_v1 import CustomJob, JobState
 from google.protobuf import timestamp_pb2
 
+from cjob_emu.fake_api.kinds import CUSTOM_JOBS, Kind
+
 Predicate = Callable[[object], bool]
-"""Takes a ``CustomJob`` protobuf message (``CustomJob.pb()`` instance)."""
+"""Takes a job's protobuf message (``CustomJob.pb()``, ``PipelineJob.pb()`` instance)."""
 
 _COMPARATORS = ("<=", ">=", "!=", "=", "<", ">", ":")
 _NAME_STOP = set(" \t\r\n()\"'=<>!:")
 _KEYWORDS = ("AND", "OR", "NOT")
 
-_FIELD_NAMES = {
-    f.name: f.name for f in CustomJob.pb().DESCRIPTOR.fields
-} | {f.json_name: f.name for f in CustomJob.pb().DESCRIPTOR.fields}
+
+def _pipeline_name(job: Any) -> str:
+    info = job.pipeline_spec.fields.get("pipelineInfo")
+    return info.struct_value.fields["name"].string_value if info is not None else ""
+
+
+# Per kind: field -> (how it compares, how to read it from the message)
+_TEXT, _EQUALITY, _TIME = "text", "equality", "time"
+_FIELDS: dict[str, dict[str, tuple[str, Callable[[Any], Any]]]] = {
+    "customJobs": {
+        "display_name": (_TEXT, lambda job: job.display_name),
+        "create_time": (_TIME, lambda job: job.create_time),
+    },
+    "pipelineJobs": {
+        "display_name": (_TEXT, lambda job: job.display_name),
+        "create_time": (_TIME, lambda job: job.create_time),
+        "update_time": (_TIME, lambda job: job.update_time),
+        "end_time": (_TIME, lambda job: job.end_time if job.HasField("end_time") else None),
+        "pipeline_name": (_EQUALITY, _pipeline_name),
+        "pipeline_job_user_id": (_TEXT, lambda job: job.name.rsplit("/", 1)[-1]),
+        "template_uri": (_TEXT, lambda job: job.template_uri),
+    },
+}
+_CAMEL = {"displayName": "display_name", "createTime": "create_time",
+          "updateTime": "update_time", "endTime": "end_time", "pipelineName": "pipeline_name",
+          "pipelineJobUserId": "pipeline_job_user_id", "templateUri": "template_uri"}
 
 
 class FilterError(ValueError):
     """The filter text is not one the list method accepts; the message says why."""
 
 
-def compile_filter(text: str) -> Predicate:
-    """Parse a filter into a predicate over CustomJob messages; an empty filter matches all."""
-    return _Parser(text).parse()
+def compile_filter(text: str, kind: Kind = CUSTOM_JOBS) -> Predicate:
+    """Parse a filter into a predicate over the messages of ``kind``; an empty filter
+    matches all."""
+    return _Parser(text, kind).parse()
 
 
 def _always(_job: object) -> bool:
@@ -47,6 +76,7 @@ def _always(_job: object) -> bool:
 @dataclass
 class _Parser:
     text: str
+    kind: Kind
     pos: int = 0
 
     def parse(self) -> Predicate:
@@ -115,7 +145,7 @@ class _Parser:
         self.pos += len(op)
         self._skip_ws()
         value = self._value()
-        return _restriction(path, op, value)
+        return _restriction(self.kind, path, op, value)
 
     def _name(self) -> list[str]:
         """A dotted field path; a segment may be quoted (``labels."my.key"``)."""
@@ -212,40 +242,44 @@ def _any_of(parts: list[Predicate]) -> Predicate:
     return lambda job: any(p(job) for p in parts)
 
 
-def _restriction(path: list[str], op: str, value: str) -> Predicate:
-    field = _FIELD_NAMES.get(path[0])
+def _restriction(kind: Kind, path: list[str], op: str, value: str) -> Predicate:
+    name = _CAMEL.get(path[0], path[0])
     shown = ".".join(path)
-    if field == "labels":
+    if name == "labels":
         return _labels(path, op, value)
-    if len(path) != 1 or field not in ("display_name", "state", "create_time"):
+    if name == "state" and len(path) == 1:
+        return _state(kind, op, value)
+    fields = _FIELDS[kind.collection]
+    if len(path) != 1 or name not in fields:
+        others = [f for f in fields if f != "display_name"]
+        supported = ", ".join(["display_name", "state", *others, "labels.<key>"])
         raise FilterError(
-            f"Invalid filter: unsupported field {shown!r}; supported: display_name, state, "
-            "create_time, labels.<key>"
+            f"Invalid filter: unsupported field {shown!r}; supported: {supported}"
         )
-    if field == "display_name":
-        return _display_name(op, value)
-    if field == "state":
-        return _state(op, value)
-    return _create_time(op, value)
+    how, read = fields[name]
+    if how == _TIME:
+        return _time(name, read, op, value)
+    return _text(name, read, op, value, wildcard=how == _TEXT)
 
 
 def _unsupported(field: str, op: str, allowed: str) -> FilterError:
     return FilterError(f"Invalid filter: {field} does not support {op!r}; it supports {allowed}")
 
 
-def _display_name(op: str, value: str) -> Predicate:
+def _text(name: str, read: Callable[[Any], Any], op: str, value: str, *,
+          wildcard: bool) -> Predicate:
     if op == "=":
-        return lambda job: job.display_name == value  # type: ignore[attr-defined]
+        return lambda job: read(job) == value
     if op == "!=":
-        return lambda job: job.display_name != value  # type: ignore[attr-defined]
-    if op == ":":
+        return lambda job: read(job) != value
+    if op == ":" and wildcard:
         pattern = _wildcard(value)
-        return lambda job: pattern.fullmatch(job.display_name) is not None  # type: ignore[attr-defined]
-    raise _unsupported("display_name", op, "=, != and : (wildcard)")
+        return lambda job: pattern.fullmatch(read(job)) is not None
+    raise _unsupported(name, op, "=, != and : (wildcard)" if wildcard else "= and !=")
 
 
-def _state(op: str, value: str) -> Predicate:
-    states: Any = JobState  # a proto-plus enum: an IntEnum mypy does not see as one
+def _state(kind: Kind, op: str, value: str) -> Predicate:
+    states: Any = kind.states  # a proto-plus enum: an IntEnum mypy does not see as one
     try:
         wanted = int(value) if value.isdigit() else int(states[value])
     except KeyError:
@@ -268,23 +302,23 @@ _TIME_OPS: dict[str, Callable[[tuple[int, int], tuple[int, int]], bool]] = {
 }
 
 
-def _create_time(op: str, value: str) -> Predicate:
+def _time(name: str, read: Callable[[Any], Any], op: str, value: str) -> Predicate:
     compare = _TIME_OPS.get(op)
     if compare is None:
-        raise _unsupported("create_time", op, "=, !=, <, <=, > and >=")
+        raise _unsupported(name, op, "=, !=, <, <=, > and >=")
     stamp = timestamp_pb2.Timestamp()
     try:
         stamp.FromJsonString(value)
     except ValueError:
         raise FilterError(
-            f"Invalid filter: create_time needs an RFC 3339 time like "
+            f"Invalid filter: {name} needs an RFC 3339 time like "
             f"\"2021-05-18T00:00:00Z\", got {value!r}"
         ) from None
     bound = (stamp.seconds, stamp.nanos)
 
     def check(job: object) -> bool:
-        t = job.create_time  # type: ignore[attr-defined]
-        return compare((t.seconds, t.nanos), bound)
+        t = read(job)
+        return t is not None and compare((t.seconds, t.nanos), bound)
 
     return check
 

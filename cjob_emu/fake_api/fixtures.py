@@ -56,8 +56,9 @@ def fake_vertex(fake_vertex_server: FakeVertexServer) -> Iterator[FakeVertexServ
     ``aiplatform.init`` gets the server's URL, REST transport, anonymous
     credentials, project ``cjob-emu-project``, ``us-central1`` and the staging
     bucket ``gs://cjob-emu-staging`` (created in the emptied gs:// root); the SDK
-    polls jobs every 0.05 s; ``STORAGE_EMULATOR_HOST`` points at the server. All
-    of it is undone afterwards.
+    polls CustomJobs and PipelineJobs every 0.05 s; ``STORAGE_EMULATOR_HOST`` points
+    at the server, and so does the SDK's project-number lookup (Resource Manager, see
+    :mod:`cjob_emu.fake_api.sdk`). All of it is undone afterwards.
     """
     fake_vertex_server.reset()
     _empty(fake_vertex_server.gcs_root)

@@ -2,9 +2,9 @@
 
 The SDK's REST transport is a ``requests`` session, so intercepting
 ``requests`` is enough: every ``http(s)://<any host>/v1/...``, ``/v1beta1/...``,
-``/ui/...`` and ``/_cjob_emu/...`` request is answered by a
-:class:`~cjob_emu.fake_api.app.FakeVertexApp`, whatever endpoint the SDK was
-given. With ``gcs_root`` it also answers the Cloud Storage JSON API
+``/ui/...``, ``/_cjob_emu/...`` and ``/v3/projects/...`` (Resource Manager) request
+is answered by a :class:`~cjob_emu.fake_api.app.FakeVertexApp`, whatever endpoint
+the SDK was given. With ``gcs_root`` it also answers the Cloud Storage JSON API
 (``.../storage/v1/...`` on any host, ``storage.googleapis.com`` included) over that
 directory. Other requests fail with a ``ConnectionError``, as ``responses`` does,
 unless their URL starts with one of ``passthrough``.
@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from cjob_emu.fake_api.admin import AdminControls, ApiState
 from cjob_emu.fake_api.app import FakeVertexApp
-from cjob_emu.fake_api.simulated_runner import Outcome
+from cjob_emu.fake_api.simulated_runner import DEFAULT_PROVISIONING, Outcome
 from cjob_emu.fake_api.wire import Request
 
 if TYPE_CHECKING:
     import responses
     from requests import PreparedRequest
 
-URL_PATTERN = re.compile(r"^https?://[^/?#]+/(?:v1|v1beta1|ui|_cjob_emu)/")
+URL_PATTERN = re.compile(r"^https?://[^/?#]+/(?:(?:v1|v1beta1|ui|_cjob_emu)/|v3/projects/)")
 """The requests the mock answers: the API's paths on any http(s) host."""
 
 STORAGE_URL_PATTERN = re.compile(r"^https?://[^/?#]+/(?:upload/|download/)?storage/v1/")
@@ -57,10 +57,12 @@ class VertexMock(AdminControls, contextlib.ContextDecorator):
         default_outcome: Outcome | None = None,
         passthrough: Iterable[str] = (),
         gcs_root: str | os.PathLike[str] | None = None,
+        provisioning: float = DEFAULT_PROVISIONING,
         app: FakeVertexApp | None = None,
     ) -> None:
         self.app = app or FakeVertexApp(
-            mode=mode, default_outcome=default_outcome, gcs_root=gcs_root
+            mode=mode, default_outcome=default_outcome, gcs_root=gcs_root,
+            provisioning=provisioning,
         )
         self._passthrough = tuple(passthrough)
         self._mock: responses.RequestsMock | None = None

@@ -2,22 +2,32 @@
 
 The store owns the job records and every state change; a :class:`Runner` only
 starts a :class:`JobRun` per job and reports what happens through the
-:data:`Report` callback it is given. The simulated runner moves a job when it is
-polled; the executor runner really runs it and reports from its own threads.
+:class:`Report` callback it is given. The simulated runner moves a job when it is
+polled; the executor runners really run it (a CustomJob on the executor, a
+PipelineJob through the local pipeline runner) and report from their own threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from google.cloud.aiplatform_v1 import CustomJob
+from google.cloud.aiplatform_v1 import CustomJob, PipelineJob
 
 JobError = tuple[int, str]
 """A google.rpc status as ``(code number, message)``; the job's ``error`` field."""
 
-Report = Callable[[int, "JobError | None"], None]
-"""``report(JobState number, error)``: the run tells the store the job's new state."""
+Job = CustomJob | PipelineJob
+"""What a runner is handed: a copy of the job (proto-plus), never the stored one."""
+
+
+class Report(Protocol):
+    """``report(state, error, detail=...)``: the run tells the store the job's new state
+    (a ``JobState``/``PipelineState`` number; ``None``: unchanged) and, for a
+    PipelineJob, its ``job_detail`` (a ``PipelineJobDetail`` protobuf message)."""
+
+    def __call__(self, state: int | None, error: JobError | None = None, *,
+                 detail: Any = None) -> None: ...
 
 
 class JobRun(Protocol):
@@ -36,15 +46,16 @@ class JobRun(Protocol):
 class Runner(Protocol):
     """Starts runs of one mode (``simulated``, ``executor``)."""
 
-    def start(self, job: CustomJob, report: Report) -> JobRun:
-        """Begin running a newly created job (state PENDING, ``name`` set).
+    def start(self, job: Any, report: Report) -> JobRun:
+        """Begin running a newly created job (state PENDING, ``name`` set): a :data:`Job`
+        of the store's kind (a runner of one kind types it narrower).
 
         May raise :class:`cjob_emu.fake_api.rpc.ApiError` to refuse the job; the
         store then does not keep it.
         """
         ...
 
-    def resume(self, job: CustomJob, snapshot: Mapping[str, Any], report: Report) -> JobRun | None:
+    def resume(self, job: Any, snapshot: Mapping[str, Any], report: Report) -> JobRun | None:
         """Continue a job loaded from the state directory, or ``None`` when it cannot be."""
         ...
 

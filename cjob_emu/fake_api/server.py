@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,7 +34,7 @@ from cjob_emu.fake_api.admin import AdminControls, ApiState
 from cjob_emu.fake_api.app import FakeVertexApp
 from cjob_emu.fake_api.rpc import ApiError
 from cjob_emu.fake_api.runner_protocol import Runner
-from cjob_emu.fake_api.simulated_runner import Outcome
+from cjob_emu.fake_api.simulated_runner import DEFAULT_PROVISIONING, Outcome
 from cjob_emu.fake_api.wire import Request, Response, error_response
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,8 @@ class FakeVertexServer(AdminControls):
     ``on_request`` is called (from the serving threads) for each request, just before
     its answer is sent.
     With ``gcs_root`` it also serves that directory as Cloud Storage: set
-    ``STORAGE_EMULATOR_HOST`` to :attr:`url`.
+    ``STORAGE_EMULATOR_HOST`` to :attr:`url`. ``provisioning`` and ``project_numbers``
+    are those of :class:`~cjob_emu.fake_api.app.FakeVertexApp`.
     The admin methods (:meth:`reset`, :meth:`script_outcome`, :meth:`inject_fault`,
     :meth:`force_state`, ...) act on the same state as the HTTP admin surface.
     """
@@ -226,6 +227,8 @@ class FakeVertexServer(AdminControls):
         executor_runner: Runner | None = None,
         gcs_root: str | os.PathLike[str] | None = None,
         work_dir: str | os.PathLike[str] | None = None,
+        provisioning: float = DEFAULT_PROVISIONING,
+        project_numbers: Mapping[str, str] | None = None,
         app: FakeVertexApp | None = None,
         on_request: RequestHook | None = None,
     ) -> None:
@@ -239,6 +242,8 @@ class FakeVertexServer(AdminControls):
             executor_runner=executor_runner,
             gcs_root=gcs_root,
             work_dir=work_dir,
+            provisioning=provisioning,
+            project_numbers=project_numbers,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

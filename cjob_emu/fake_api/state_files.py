@@ -1,7 +1,7 @@
 """The fake API's state directory: one file per job, so the jobs survive a restart.
 
-``<dir>/customJobs/<id>.json`` holds the job's document (:func:`job_document`),
-replaced atomically on every change of the job.
+``<dir>/customJobs/<id>.json`` (``<dir>/pipelineJobs/<id>.json``) holds the job's
+document (:func:`job_document`), replaced atomically on every change of the job.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.cloud.aiplatform_v1 import CustomJob
 from google.protobuf import json_format
 
 from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.fake_api.kinds import CUSTOM_JOBS, Kind
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class StoredJob:
 
     seq: int
     mode: str
-    job: Any  # the CustomJob protobuf message
+    job: Any  # the job's protobuf message (CustomJob, PipelineJob)
     run: Mapping[str, Any] | None
 
 
@@ -46,10 +46,11 @@ def job_document(stored: StoredJob) -> dict[str, Any]:
 
 
 class StateFiles:
-    """The job files under ``<state_dir>/customJobs``."""
+    """The job files of one kind under ``<state_dir>/<collection>``."""
 
-    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
-        self.directory = Path(state_dir) / "customJobs"
+    def __init__(self, state_dir: str | os.PathLike[str], kind: Kind = CUSTOM_JOBS) -> None:
+        self.kind = kind
+        self.directory = Path(state_dir) / kind.collection
 
     def save(self, stored: StoredJob) -> None:
         """Write the job's file, atomically."""
@@ -82,7 +83,7 @@ class StateFiles:
         for path in paths:
             try:
                 doc = json.loads(path.read_text(encoding="utf-8"))
-                pb = CustomJob.pb()()
+                pb = self.kind.new_message()
                 json_format.ParseDict(doc["job"], pb)
                 jobs.append(StoredJob(int(doc["seq"]), str(doc["mode"]), pb, doc.get("run")))
             except (OSError, ValueError, KeyError, TypeError, json_format.ParseError) as exc:

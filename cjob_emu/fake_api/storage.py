@@ -1,15 +1,18 @@
 """A minimal Cloud Storage JSON API over the gs:// root directory: its HTTP side.
 
 Enough of the API for the ``google-cloud-storage`` client with
-``STORAGE_EMULATOR_HOST`` pointing here, and for ``CustomJob.from_local_script``
-uploading its package: buckets (get, list, create, delete), objects (get, download,
-list with prefix and delimiter, delete, patch, update), uploads (media, multipart,
-resumable), copy (``copyTo``), rewrite (``rewriteTo``, always done in one call) and
-compose, with the ``if*Match`` preconditions. :class:`StorageApi` routes each request
-by its table, reads it and answers from :class:`~.storage_files.StorageFiles`, the
-buckets and objects as directories and files; ACLs, versions and retention are not
-kept. Object names in copy, rewrite and compose paths must be %-encoded, as the
-clients do.
+``STORAGE_EMULATOR_HOST`` pointing here, for ``CustomJob.from_local_script``
+uploading its package and for ``PipelineJob.submit`` checking or creating its
+pipeline root's bucket: buckets (get, list, create, delete, IAM policy get and set:
+kept, not enforced), objects (get, download, list with prefix and delimiter, delete,
+patch, update), uploads (media, multipart, resumable), copy (``copyTo``), rewrite
+(``rewriteTo``, always done in one call) and compose, with the ``if*Match``
+preconditions. A bucket's ``projectNumber`` is that of the project it was created in,
+or of the server's default project for a directory that was there already.
+:class:`StorageApi` routes each request by its table, reads it and answers from
+:class:`~.storage_files.StorageFiles`, the buckets and objects as directories and
+files; ACLs, versions and retention are not kept. Object names in copy, rewrite and
+compose paths must be %-encoded, as the clients do.
 """
 
 from __future__ import annotations
@@ -62,11 +65,19 @@ def _no_such(kind: str) -> Callable[[str, str], ApiError]:
 
 
 class StorageApi:
-    """Cloud Storage's JSON API, answering from and writing to a :class:`GcsRoot`."""
+    """Cloud Storage's JSON API, answering from and writing to a :class:`GcsRoot`.
 
-    def __init__(self, root: GcsRoot) -> None:
+    ``owner(project)`` is the number of a bucket's project (``None``: a bucket nobody
+    created here).
+    """
+
+    def __init__(self, root: GcsRoot,
+                 owner: Callable[[str | None], str] = lambda project: "0") -> None:
         self.root = root
         self.files = StorageFiles(root)
+        self._owner = owner
+        self._projects: dict[str, str] = {}  # bucket -> the project it was created in
+        self._policies: dict[str, dict[str, Any]] = {}  # bucket -> IAM policy set on it
         self._uploads: dict[str, _Upload] = {}
         self._lock = threading.Lock()
         object_action = r"^/storage/v1/b/(?P<bucket>[^/]+)/o/(?P<name>[^/]+)/"
@@ -86,6 +97,8 @@ class StorageApi:
                    raw=True),
             _Route(_path(r"/storage/v1/b"),
                    {"GET": self._list_buckets, "POST": self._create_bucket}, _not_allowed),
+            _Route(_path(r"/storage/v1/b/(?P<bucket>[^/]*)/iam"),
+                   {"GET": self._get_policy, "PUT": self._set_policy}, _not_allowed),
             _Route(_path(r"/storage/v1/b/(?P<bucket>[^/]*)/?"),
                    {"GET": self._get_bucket, "DELETE": self._delete_bucket}, _not_allowed),
             _Route(_path(r"/storage/v1/b/(?P<bucket>[^/]*)/o"), {"GET": self._list_objects},
@@ -123,22 +136,54 @@ class StorageApi:
     # -- buckets ---------------------------------------------------------------------------
 
     def _list_buckets(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
-        return self.files.list_buckets()
+        listing = self.files.list_buckets()
+        for bucket in listing["items"]:
+            self._owned(bucket)
+        return listing
 
     def _create_bucket(self, request: Request, query: dict[str, str], p: dict[str, str]
                        ) -> Answer:
         name = json_object(request.body, required=False).get("name")
         if not isinstance(name, str):
             raise invalid_argument("Bucket name is required.")
-        return self.files.create_bucket(name)
+        created = self.files.create_bucket(name)
+        if query.get("project"):
+            with self._lock:
+                self._projects[name] = query["project"]
+        return self._owned(created)
 
     def _get_bucket(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
-        return self.files.bucket(p["bucket"])
+        return self._owned(self.files.bucket(p["bucket"]))
 
     def _delete_bucket(self, request: Request, query: dict[str, str], p: dict[str, str]
                        ) -> Answer:
         self.files.delete_bucket(p["bucket"])
+        with self._lock:
+            self._projects.pop(p["bucket"], None)
+            self._policies.pop(p["bucket"], None)
         return None
+
+    def _owned(self, bucket: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            project = self._projects.get(bucket["name"])
+        bucket["projectNumber"] = self._owner(project)
+        return bucket
+
+    def _get_policy(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
+        self.files.bucket(p["bucket"])  # 404 for no such bucket
+        with self._lock:
+            bindings = self._policies.get(p["bucket"], {}).get("bindings", [])
+        return {"kind": "storage#policy", "resourceId": f"projects/_/buckets/{p['bucket']}",
+                "version": 1, "etag": "CAE=", "bindings": bindings}
+
+    def _set_policy(self, request: Request, query: dict[str, str], p: dict[str, str]) -> Answer:
+        self.files.bucket(p["bucket"])
+        bindings = json_object(request.body, required=True).get("bindings", [])
+        if not isinstance(bindings, list):
+            raise invalid_argument("Invalid IAM policy: bindings must be a list.")
+        with self._lock:
+            self._policies[p["bucket"]] = {"bindings": bindings}
+        return self._get_policy(request, query, p)
 
     # -- objects -----------------------------------------------------------------------------
 

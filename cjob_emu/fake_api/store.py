@@ -1,14 +1,16 @@
 """The fake API's jobs (moto's backend): ids, states and times, paging, the state rules.
 
-Every state change goes through :class:`JobStore`, which keeps Vertex's rules:
+One :class:`JobStore` per kind of job (``customJobs``, ``pipelineJobs``: see
+:mod:`.kinds`). Every state change goes through it, and it keeps Vertex's rules:
 ``startTime`` when a job first runs, ``endTime`` and no further change once it
 ends, cancel only before the end, delete only after it. Runs (simulated or
 executed) only report; see :mod:`cjob_emu.fake_api.runner_protocol`.
 
-The store answers with messages (``CustomJob`` and ``Operation`` protobuf
-messages); rendering them is the callers' job. A message it has handed out never
-changes: every change of a job replaces its message, so callers may read one
-without the store's lock.
+The store answers with messages (``CustomJob``/``PipelineJob`` and ``Operation``
+protobuf messages); rendering them is the callers' job. A message it has handed out
+never changes: every change of a job replaces its message, so callers may read one
+without the store's lock. Names carry the project number: callers turn a project id
+into its number (:mod:`.projects`) before they ask.
 
 With a state directory the jobs are kept in files (:mod:`.state_files`) and survive
 a restart.
@@ -28,26 +30,30 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.cloud.aiplatform_v1 import (
-    CustomJob,
-    DeleteOperationMetadata,
-    JobState,
-)
+from google.cloud.aiplatform_v1 import DeleteOperationMetadata
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
-from cjob_emu.executor.outcomes import TERMINAL_STATES, replica_failure_message
+from cjob_emu.fake_api.kinds import (
+    CANCELLED,
+    CANCELLING,
+    CUSTOM_JOBS,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL,
+    Kind,
+)
 from cjob_emu.fake_api.rpc import ApiError, bad_request, not_found
-from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Runner
-from cjob_emu.fake_api.simulated_runner import CANCELLED_ERROR, held_run
+from cjob_emu.fake_api.runner_protocol import JobError, JobRun, Report, Runner
+from cjob_emu.fake_api.simulated_runner import CANCELLED_ERROR, failure_error, held_run
 from cjob_emu.fake_api.state_files import StateFiles, StoredJob
 
 log = logging.getLogger(__name__)
 
 MODES = ("simulated", "executor")
 LABEL_MODE = "cjob-emu-mode"
-
-_STATES = frozenset(int(s) for s in JobState)  # type: ignore[attr-defined]
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -62,37 +68,39 @@ _LOST_ERROR: JobError = (
 @dataclass
 class _Record:
     seq: int
-    pb: Any  # the CustomJob protobuf message, the single source of truth; replaced on change
+    pb: Any  # the job's protobuf message, the single source of truth; replaced on change
     mode: str
     run: JobRun | None = None
     generation: int = 0  # bumped when an admin takes the job away from its run
 
     @property
     def terminal(self) -> bool:
-        return self.pb.state in TERMINAL_STATES
+        return self.pb.state in TERMINAL
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list answer: ``CustomJob`` protobuf messages, newest first."""
+    """One page of a list answer: job protobuf messages, newest first."""
 
     jobs: list[Any]
     next_page_token: str
 
 
 class JobStore:
-    """Jobs by resource name; thread-safe; optionally persisted to a directory."""
+    """Jobs of one kind by resource name; thread-safe; optionally persisted to a directory."""
 
     def __init__(
         self,
         runners: Mapping[str, Runner],
         *,
+        kind: Kind = CUSTOM_JOBS,
         default_mode: str = "simulated",
         state_dir: str | os.PathLike[str] | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
         if default_mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {default_mode!r}")
+        self.kind = kind
         self._runners = dict(runners)
         self.default_mode = default_mode
         self._clock = clock or _now_ns
@@ -101,22 +109,28 @@ class JobStore:
         self._operations: dict[str, Any] = {}  # Operation protobuf messages by name
         self._seq = 0
         self._ids: set[str] = set()
-        self._files = StateFiles(state_dir) if state_dir is not None else None
+        self._files = StateFiles(state_dir, kind) if state_dir is not None else None
         if self._files is not None:
             self._load(self._files)
 
     # -- the API methods -------------------------------------------------------------------
 
-    def create(self, parent: str, pb: Any) -> Any:
+    def create(self, parent: str, pb: Any, job_id: str | None = None) -> Any:
         """Store a validated job (a message the store now owns) under ``parent`` in PENDING,
-        start its run; the job."""
+        start its run; the job. ``job_id`` is the caller's (``pipelineJobId``); ``None``
+        makes a 19-digit one, as Vertex does for CustomJobs."""
         mode = self._mode_of(pb)
         runner = self._runner(mode)
         now = self._clock()
         with self._lock:
-            name = f"{parent}/customJobs/{self._new_id()}"
+            if job_id is None:
+                job_id = self._new_id()
+            name = f"{parent}/{self.kind.collection}/{job_id}"
+            if name in self._jobs:
+                raise ApiError("ALREADY_EXISTS", f"{self.kind.noun} {name} already exists.")
+            self._ids.add(job_id)
             pb.name = name
-            pb.state = JobState.JOB_STATE_PENDING
+            pb.state = PENDING
             pb.create_time.FromNanoseconds(now)
             pb.update_time.FromNanoseconds(now)
             self._seq += 1
@@ -125,7 +139,7 @@ class JobStore:
         # Outside the lock: a real run may take a moment to start, and its reports
         # need the lock.
         try:
-            run = runner.start(_view(pb), self._reporter(name, 0))
+            run = runner.start(self._view(pb), self._reporter(name, 0))
         except BaseException:
             with self._lock:
                 self._jobs.pop(name, None)
@@ -156,7 +170,7 @@ class JobStore:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         fingerprint = _fingerprint(parent, filter_text)
         below = _read_token(page_token, fingerprint) if page_token else None
-        prefix = parent + "/customJobs/"
+        prefix = f"{parent}/{self.kind.collection}/"
         with self._lock:
             records = sorted(
                 (r for n, r in self._jobs.items()
@@ -183,14 +197,14 @@ class JobStore:
             if record.terminal:
                 raise ApiError(
                     "FAILED_PRECONDITION",
-                    f"Cannot cancel CustomJob {name} because it is in state "
-                    f"{JobState(record.pb.state).name}.",
+                    f"Cannot cancel {self.kind.noun} {name} because it is in state "
+                    f"{self.kind.state_name(record.pb.state)}.",
                 )
-            if record.pb.state == JobState.JOB_STATE_CANCELLING:
+            if record.pb.state == CANCELLING:
                 return
-            self._set_state(record, JobState.JOB_STATE_CANCELLING, None)
+            self._set_state(record, CANCELLING, None)
             if record.run is None:
-                self._set_state(record, JobState.JOB_STATE_CANCELLED, CANCELLED_ERROR)
+                self._set_state(record, CANCELLED, CANCELLED_ERROR)
             else:
                 record.run.cancel()
 
@@ -201,12 +215,13 @@ class JobStore:
             if not record.terminal:
                 raise ApiError(
                     "FAILED_PRECONDITION",
-                    f"CustomJob {name} is in state {JobState(record.pb.state).name} and "
-                    "cannot be deleted; cancel it first.",
+                    f"{self.kind.noun} {name} is in state "
+                    f"{self.kind.state_name(record.pb.state)} and cannot be deleted; cancel it "
+                    "first.",
                 )
             del self._jobs[record.pb.name]
             self._unsave(record)
-            location = name.split("/customJobs/")[0]
+            location = name.split(f"/{self.kind.collection}/")[0]
             op_name = f"{location}/operations/{self._new_id()}"
             op = operations_pb2.Operation(name=op_name, done=True)
             metadata = DeleteOperationMetadata.pb()()
@@ -219,11 +234,9 @@ class JobStore:
             return op
 
     def get_operation(self, name: str) -> Any:
+        """The ``Operation`` of a delete, or ``None`` when this store made none such."""
         with self._lock:
-            op = self._operations.get(name)
-        if op is None:
-            raise not_found(f"Operation {name} is not found.")
-        return op
+            return self._operations.get(name)
 
     # -- admin -----------------------------------------------------------------------------
 
@@ -232,19 +245,20 @@ class JobStore:
 
         The run (a real one is cancelled) no longer moves the job; it stays in the
         forced state until cancelled or forced again. FAILED without an error gets
-        Vertex's replica-failure error, CANCELLED gets code 1.
+        Vertex's replica-failure error (a PipelineJob's failure error), CANCELLED gets
+        code 1.
         """
-        if state not in _STATES or state == JobState.JOB_STATE_UNSPECIFIED:
+        if state not in {int(s) for s in self.kind.states} or state == 0:
             raise ApiError("INVALID_ARGUMENT", f"not a job state: {state!r}")
         with self._lock:
             record = self._record(name)
             if record.run is not None and not record.terminal and record.mode != "simulated":
                 record.run.cancel()
             record.generation += 1
-            record.run = held_run(name, self._reporter(name, record.generation))
-            if error is None and state == JobState.JOB_STATE_FAILED:
-                error = (3, replica_failure_message(name))
-            if error is None and state == JobState.JOB_STATE_CANCELLED:
+            record.run = held_run(self._reporter(name, record.generation))
+            if error is None and state == FAILED:
+                error = failure_error(self._view(record.pb))
+            if error is None and state == CANCELLED:
                 error = CANCELLED_ERROR
             self._set_state(record, state, error, forced=True)
             return record.pb
@@ -277,31 +291,36 @@ class JobStore:
 
     # -- state changes ---------------------------------------------------------------------
 
-    def _reporter(self, name: str, generation: int) -> Callable[[int, JobError | None], None]:
-        def report(state: int, error: JobError | None = None) -> None:
+    def _reporter(self, name: str, generation: int) -> Report:
+        def report(state: int | None, error: JobError | None = None, *,
+                   detail: Any = None) -> None:
             with self._lock:
                 record = self._jobs.get(name)
                 if record is None or record.generation != generation or record.terminal:
                     return
-                self._set_state(record, state, error)
+                self._set_state(record, state, error, detail=detail)
 
         return report
 
-    def _set_state(self, record: _Record, state: int, error: JobError | None,
-                   *, forced: bool = False) -> None:
+    def _set_state(self, record: _Record, state: int | None, error: JobError | None,
+                   *, forced: bool = False, detail: Any = None) -> None:
         pb = _copy(record.pb)  # the old message may be in a caller's hands
         now = self._clock()
-        if state == JobState.JOB_STATE_RUNNING and not pb.HasField("start_time"):
+        if detail is not None:
+            pb.job_detail.CopyFrom(detail)
+        if state is None:  # the detail alone changed
+            state = pb.state
+        elif state == RUNNING and not pb.HasField("start_time"):
             pb.start_time.FromNanoseconds(now)
-        if state in TERMINAL_STATES:
-            if forced and state == JobState.JOB_STATE_SUCCEEDED and not pb.HasField("start_time"):
+        if state in TERMINAL:
+            if forced and state == SUCCEEDED and not pb.HasField("start_time"):
                 pb.start_time.FromNanoseconds(now)
             pb.end_time.FromNanoseconds(now)
         elif forced:
             pb.ClearField("end_time")
         if error is not None:
             pb.error.code, pb.error.message = error
-        elif forced or state in TERMINAL_STATES:
+        elif forced or state in TERMINAL:
             pb.ClearField("error")
         pb.state = state
         pb.update_time.FromNanoseconds(now)
@@ -311,20 +330,10 @@ class JobStore:
     # -- helpers ---------------------------------------------------------------------------
 
     def _record(self, name: str) -> _Record:
-        record = self._jobs.get(name) or self._jobs.get(self._by_project_number(name))
+        record = self._jobs.get(name)
         if record is None:
-            raise not_found(f"CustomJob {name} is not found.")
+            raise not_found(f"{self.kind.noun} {name} is not found.")
         return record
-
-    def _by_project_number(self, name: str) -> str:
-        """The stored name of the job ``name`` gives with a project number in place of the
-        project id: Vertex answers to both, and replicas only know the number
-        (``CLOUD_ML_PROJECT_ID``)."""
-        parts = name.split("/")
-        if len(parts) != 6 or not parts[1].isdigit():
-            return name
-        rest = "/".join(parts[2:])
-        return next((stored for stored in self._jobs if stored.split("/", 2)[2] == rest), name)
 
     def _mode_of(self, pb: Any) -> str:
         mode = pb.labels.get(LABEL_MODE, self.default_mode)
@@ -383,22 +392,21 @@ class JobStore:
         run = None
         if runner is not None and snapshot is not None:
             try:
-                run = runner.resume(_view(record.pb), snapshot, report)
+                run = runner.resume(self._view(record.pb), snapshot, report)
             except (KeyError, ValueError, TypeError) as exc:
                 log.warning("cannot resume %s: %s", record.pb.name, exc)
         if run is None:
-            self._set_state(record, JobState.JOB_STATE_FAILED, _LOST_ERROR)
+            self._set_state(record, FAILED, _LOST_ERROR)
         record.run = run
+
+    def _view(self, pb: Any) -> Any:
+        """A proto-plus copy of the job for a runner, so it cannot change the stored one."""
+        return self.kind.message.wrap(_copy(pb))
 
 
 def _now_ns() -> int:
     """Now, in whole microseconds as Vertex's timestamps are."""
     return time.time_ns() // 1000 * 1000
-
-
-def _view(pb: Any) -> CustomJob:
-    """A proto-plus copy of the job for a runner, so it cannot change the stored one."""
-    return CustomJob.wrap(_copy(pb))
 
 
 def _copy(pb: Any) -> Any:

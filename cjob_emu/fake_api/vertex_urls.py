@@ -1,15 +1,16 @@
 """Which Vertex API method a request calls: the route table (moto's ``urls.py``).
 
-The fake API serves ``projects.locations.customJobs`` and its operations under
-``/v1/``, ``/v1beta1/`` and ``/ui/`` (the console's prefix, which the SDK uses for
-some polls). Each row is one HTTP rule of the method, as in the API's discovery
-document; the method names are also what faults target.
+The fake API serves ``projects.locations.customJobs``, ``projects.locations.pipelineJobs``
+and their operations under ``/v1/``, ``/v1beta1/`` and ``/ui/`` (the console's prefix,
+which the SDK uses for some polls). Each row is one HTTP rule of the method, as in
+the API's discovery document; the method names are also what faults target.
 """
 
 from __future__ import annotations
 
 import re
 
+from cjob_emu.fake_api.kinds import Kind
 from cjob_emu.fake_api.rpc import ApiError, not_found
 
 _API_PATH = re.compile(
@@ -26,6 +27,11 @@ ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (r"customJobs", "GET", "list"),
         (r"customJobs/(?P<id>[^/:]+):cancel", "POST", "cancel"),
         (r"customJobs/(?P<id>[^/:]+)", "DELETE", "delete"),
+        (r"pipelineJobs", "POST", "create_pipeline_job"),
+        (r"pipelineJobs/(?P<id>[^/:]+)", "GET", "get_pipeline_job"),
+        (r"pipelineJobs", "GET", "list_pipeline_jobs"),
+        (r"pipelineJobs/(?P<id>[^/:]+):cancel", "POST", "cancel_pipeline_job"),
+        (r"pipelineJobs/(?P<id>[^/:]+)", "DELETE", "delete_pipeline_job"),
         (r"operations/(?P<id>[^/:]+)", "GET", "get_operation"),
     )
 )
@@ -59,9 +65,9 @@ def route(http_method: str, path: str) -> tuple[str, dict[str, str]]:
     raise not_found(f"The requested URL {path} was not found on this server.")
 
 
-def job_name(params: dict[str, str]) -> str:
+def job_name(params: dict[str, str], kind: Kind) -> str:
     """The job's resource name from a route's parameters."""
-    return f"{parent(params)}/customJobs/{params['id']}"
+    return f"{parent(params)}/{kind.collection}/{params['id']}"
 
 
 def parent(params: dict[str, str]) -> str:

@@ -19,6 +19,7 @@ from google.cloud.aiplatform import initializer, jobs
 from cjob_emu import pytest_plugin
 from cjob_emu.fake_api import FakeVertexServer, VertexMock, sdk_pointed_at
 from cjob_emu.fake_api import fixtures as _fixtures
+from cjob_emu.fake_api.projects import derived_number
 from cjob_emu.fake_api.sdk import DEFAULT_LOCATION, DEFAULT_PROJECT
 
 if not hasattr(pytest_plugin, "fake_vertex"):  # until the plugin declares them
@@ -27,6 +28,8 @@ if not hasattr(pytest_plugin, "fake_vertex"):  # until the plugin declares them
     vertex_mock = pytest.fixture(_fixtures.vertex_mock)
 
 PARENT = f"projects/{DEFAULT_PROJECT}/locations/{DEFAULT_LOCATION}"
+# what Vertex names resources with: the project number
+NAMED = f"projects/{derived_number(DEFAULT_PROJECT)}/locations/{DEFAULT_LOCATION}"
 POOLS = [
     {
         "machine_spec": {"machine_type": "n1-standard-4"},
@@ -66,7 +69,7 @@ def test_run_sync_succeeds_with_fast_polling(vertex: Fake) -> None:
     job.run(sync=True)
     elapsed = time.perf_counter() - started
     assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
-    assert job.resource_name.startswith(f"{PARENT}/customJobs/")
+    assert job.resource_name.startswith(f"{NAMED}/customJobs/")
     resource = job.gca_resource
     assert resource.start_time and resource.end_time
     assert resource.labels == {"team": "ml"}
@@ -139,6 +142,7 @@ def test_get_by_name_and_list_with_filters(vertex: Fake) -> None:
 
 
 def test_generated_rest_client_lists_over_two_pages(vertex: Fake) -> None:
+    vertex.set_provisioning(60)  # the jobs stay PENDING, as new jobs on Vertex do
     client = job_service(vertex)
     template = aiplatform_v1.CustomJob(
         display_name="paged", job_spec=aiplatform_v1.CustomJobSpec(worker_pool_specs=POOLS)
@@ -150,8 +154,7 @@ def test_generated_rest_client_lists_over_two_pages(vertex: Fake) -> None:
     assert [len(p.custom_jobs) for p in pages] == [2, 1]
     assert [j.name for p in pages for j in p.custom_jobs] == created[::-1]
     got = client.get_custom_job(name=created[0])
-    assert got.state in (aiplatform_v1.JobState.JOB_STATE_RUNNING,
-                         aiplatform_v1.JobState.JOB_STATE_SUCCEEDED)
+    assert got.state == aiplatform_v1.JobState.JOB_STATE_PENDING
 
 
 def test_invalid_job_is_bad_request_with_vertex_message(vertex: Fake) -> None:
@@ -182,6 +185,7 @@ def test_injected_faults_reach_the_client_as_api_core_exceptions(vertex: Fake) -
 
 
 def test_mock_answers_vertex_own_endpoint(vertex_mock: VertexMock) -> None:
+    vertex_mock.set_provisioning(0)  # RUNNING at the first read: no polls while it provisions
     new_job().run(sync=True)
     urls = [call.request.url for call in vertex_mock.responses.calls]
     assert urls[0].startswith(

@@ -23,8 +23,11 @@ from hypothesis import strategies as st
 from cjob_emu.cli.serve import serve
 from cjob_emu.errors import EnvironmentProblem
 from cjob_emu.fake_api import FakeVertexServer
+from cjob_emu.fake_api.projects import derived_number
 
 PARENT = "projects/proj/locations/us-central1"
+# Vertex names its resources by project number, whichever way the request named it
+NAMED = f"projects/{derived_number('proj')}/locations/us-central1"
 JOB: dict[str, Any] = {
     "displayName": "train",
     "jobSpec": {
@@ -42,7 +45,9 @@ SDK_QUERY = "$alt=json;enum-encoding=int"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeVertexServer]:
-    with FakeVertexServer() as s:
+    # no provisioning time: the first read of a job finds it RUNNING (see the
+    # provisioning tests for the PENDING a new job reads first by default)
+    with FakeVertexServer(provisioning=0) as s:
         yield s
 
 
@@ -55,7 +60,10 @@ def api(server: FakeVertexServer) -> Iterator[Api]:
 
 
 class Api:
-    """Small raw-HTTP client: keeps the tests about the wire, not about a client library."""
+    """Small raw-HTTP client: keeps the tests about the wire, not about a client library.
+
+    Plain requests (enums by name); the SDK's ``$alt=json;enum-encoding=int`` is tested
+    on its own."""
 
     def __init__(self, url: str, session: requests.Session) -> None:
         self.url = url
@@ -64,7 +72,7 @@ class Api:
     def create(self, job: dict[str, Any] | None = None, **changes: Any) -> requests.Response:
         body = copy.deepcopy(job if job is not None else JOB)
         body.update(changes)
-        return self.session.post(f"{self.url}/v1/{PARENT}/customJobs?{SDK_QUERY}", json=body)
+        return self.session.post(f"{self.url}/v1/{PARENT}/customJobs", json=body)
 
     def created(self, job: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
         response = self.create(job, **changes)
@@ -72,7 +80,7 @@ class Api:
         return dict(response.json())
 
     def get(self, name: str) -> requests.Response:
-        return self.session.get(f"{self.url}/v1/{name}?{SDK_QUERY}")
+        return self.session.get(f"{self.url}/v1/{name}")
 
     def state(self, name: str) -> str:
         return str(self.get(name).json()["state"])
@@ -81,10 +89,10 @@ class Api:
         return self.session.get(f"{self.url}/v1/{PARENT}/customJobs", params=params)
 
     def cancel(self, name: str) -> requests.Response:
-        return self.session.post(f"{self.url}/v1/{name}:cancel?{SDK_QUERY}", json={})
+        return self.session.post(f"{self.url}/v1/{name}:cancel", json={})
 
     def delete(self, name: str) -> requests.Response:
-        return self.session.delete(f"{self.url}/v1/{name}?{SDK_QUERY}")
+        return self.session.delete(f"{self.url}/v1/{name}")
 
     def admin(self, method: str, route: str, body: Any = None) -> requests.Response:
         return self.session.request(method, f"{self.url}/_cjob_emu/{route}", json=body)
@@ -106,14 +114,18 @@ def rpc_error(response: requests.Response, http: int, status: str) -> dict[str, 
 
 def test_create_answers_pending_job_with_vertex_name_and_times(api: Api) -> None:
     job = api.created()
-    assert job["name"].startswith(f"{PARENT}/customJobs/")
+    assert job["name"].startswith(f"{NAMED}/customJobs/")
     job_id = job["name"].rsplit("/", 1)[1]
     assert len(job_id) == 19 and job_id.isdigit()
     assert job["state"] == "JOB_STATE_PENDING"
     assert job["createTime"] == job["updateTime"]
     assert job["createTime"].endswith("Z")
     assert "startTime" not in job and "endTime" not in job
-    assert job["jobSpec"] == JOB["jobSpec"]
+    # Vertex fills in the boot disk of a pool that sets none
+    expected = copy.deepcopy(JOB["jobSpec"])
+    expected["workerPoolSpecs"][0]["diskSpec"] = {"bootDiskType": "pd-ssd",
+                                                  "bootDiskSizeGb": 100}
+    assert job["jobSpec"] == expected
 
 
 def test_create_accepts_snake_case_enum_numbers_and_int64_numbers_and_answers_rest_json(
@@ -152,7 +164,7 @@ def test_create_accepts_snake_case_enum_numbers_and_int64_numbers_and_answers_re
 def test_create_ignores_output_only_fields_sent_by_the_client(api: Api) -> None:
     job = api.created(name="projects/x/locations/y/customJobs/1", state="JOB_STATE_SUCCEEDED",
                       endTime="2020-01-01T00:00:00Z", error={"code": 3, "message": "x"})
-    assert job["name"].startswith(f"{PARENT}/customJobs/")
+    assert job["name"].startswith(f"{NAMED}/customJobs/")
     assert job["state"] == "JOB_STATE_PENDING"
     assert "endTime" not in job and "error" not in job
 
@@ -288,7 +300,7 @@ def test_delete_answers_done_operation_that_can_be_polled_also_under_ui(api: Api
     response = api.delete(name)
     assert response.status_code == 200
     op = response.json()
-    assert op["name"].startswith(f"{PARENT}/operations/")
+    assert op["name"].startswith(f"{NAMED}/operations/")
     assert op["done"] is True
     assert op["metadata"]["@type"] == (
         "type.googleapis.com/google.cloud.aiplatform.v1.DeleteOperationMetadata"
@@ -308,19 +320,23 @@ def test_deleting_a_running_job_is_refused(api: Api) -> None:
 
 
 def test_a_job_answers_to_the_project_number_too(api: Api) -> None:
-    # Vertex answers to the project number as well as the id, and a replica only knows
-    # the number (CLOUD_ML_PROJECT_ID).
+    # Vertex names a job by the project number and answers to the number as well as the
+    # id; a replica only knows the number (CLOUD_ML_PROJECT_ID).
     name = api.created(labels={"cjob-emu-outcome": "stay-running"})["name"]
     project, rest = name.split("/", 2)[1:]
-    by_number = f"projects/123456789012/{rest}"
-    assert project != "123456789012"
-    assert api.get(by_number).json()["name"] == name
-    assert api.cancel(by_number).status_code == 200
+    assert project == derived_number("proj") and project.isdigit() and len(project) == 12
+    by_id = f"projects/proj/{rest}"
+    assert api.get(by_id).json()["name"] == name
+    assert api.cancel(by_id).status_code == 200
     api.state(name)
-    assert api.delete(by_number).status_code == 200
-    rpc_error(api.get(name), 404, "NOT_FOUND")
-    other_location = f"projects/123456789012/locations/asia-east1/{rest.split('/', 2)[2]}"
+    assert api.delete(name).status_code == 200
+    rpc_error(api.get(by_id), 404, "NOT_FOUND")
+    other_location = f"projects/{project}/locations/asia-east1/{rest.split('/', 2)[2]}"
     rpc_error(api.get(other_location), 404, "NOT_FOUND")
+    # another project's number never finds it (the old catch-all default number included)
+    kept = api.created(labels={"cjob-emu-outcome": "stay-running"})["name"]
+    for number in ("123456789012", derived_number("other-proj")):
+        rpc_error(api.get(f"projects/{number}/{kept.split('/', 2)[2]}"), 404, "NOT_FOUND")
 
 
 def test_unknown_job_and_operation_are_404(api: Api) -> None:
@@ -581,7 +597,8 @@ def test_stop_closes_kept_alive_connections_and_frees_the_port() -> None:
 
 
 def test_jobs_survive_a_restart_with_a_state_dir(tmp_path: Path) -> None:
-    with FakeVertexServer(state_dir=tmp_path) as first, requests.Session() as session:
+    with FakeVertexServer(state_dir=tmp_path, provisioning=0) as first, \
+            requests.Session() as session:
         api = Api(first.url, session)
         done = api.created(labels={"cjob-emu-polls": "1"})["name"]
         assert api.state(done) == "JOB_STATE_SUCCEEDED"
@@ -593,7 +610,8 @@ def test_jobs_survive_a_restart_with_a_state_dir(tmp_path: Path) -> None:
         before = {j["name"]: j for j in api.list().json()["customJobs"]}
     files = sorted(p.name for p in (tmp_path / "customJobs").iterdir())
     assert files == sorted(f"{n.rsplit('/', 1)[1]}.json" for n in (done, slow))
-    with FakeVertexServer(state_dir=tmp_path) as second, requests.Session() as session:
+    with FakeVertexServer(state_dir=tmp_path, provisioning=0) as second, \
+            requests.Session() as session:
         api = Api(second.url, session)
         after = {j["name"]: j for j in api.list().json()["customJobs"]}
         assert after == before

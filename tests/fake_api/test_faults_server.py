@@ -132,11 +132,14 @@ def test_a_server_restart_keeps_the_job_in_a_defined_state(tmp_path: Path, how: 
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert cleanup.returncode == 0, cleanup.stderr
-        line, marked = cleanup.stdout.splitlines()
+        line, marked, indexed = cleanup.stdout.splitlines()
         assert line.startswith(f"process run {run_id}: killed 2 process(es) ("), line
         # The run directory's job.json, left RUNNING by the killed server, is marked too.
         assert marked.startswith("job ") and f"(run {run_id}, " in marked, marked
         assert marked.endswith(": marked FAILED"), marked
+        # and so is its entry in the run index (cjob-emu runs)
+        assert indexed.startswith(f"run {run_id} (job server-restart): its process"), indexed
+        assert indexed.endswith("died before it ended: marked FAILED"), indexed
         killed = line.rsplit("(", 1)[1].rstrip(")").split(", ")
         assert sorted(map(int, killed)) == sorted(left)
     assert replica_processes() == {}
