@@ -42,6 +42,13 @@ def add_parser(commands: Any) -> None:
         help="for executor-mode jobs",
     )
     parser.add_argument("--work-dir", help="run directories of executor-mode jobs")
+    parser.add_argument(
+        "--provisioning",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a new job reads PENDING, as on Vertex (default 0.2)",
+    )
     # the global --quiet (cli.main) also silences the request and job-state lines
     parser.set_defaults(handler=run)
 
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         gcs_root=args.gcs_root,
         work_dir=args.work_dir,
         log=not args.quiet,
+        provisioning=args.provisioning,
     )
 
 
@@ -73,6 +81,7 @@ def serve(
     err: TextIO | None = None,
     stop: threading.Event | None = None,
     log: bool = False,
+    provisioning: float | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop`` is set); 0 after a clean stop.
 
@@ -90,6 +99,7 @@ def serve(
     from cjob_emu.executor.gcs import DEFAULT_ROOT
     from cjob_emu.fake_api.executor_runner import ExecutorRunner
     from cjob_emu.fake_api.server import FakeVertexServer, UnsafeBindWarning, is_loopback
+    from cjob_emu.fake_api.simulated_runner import DEFAULT_PROVISIONING
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -98,7 +108,9 @@ def serve(
     activity = _Activity(err) if log else None
     server = FakeVertexServer(host, port, mode=mode, state_dir=state_dir,
                               executor_runner=executor_runner, gcs_root=root,
-                              on_request=activity.request if activity else None)
+                              on_request=activity.request if activity else None,
+                              provisioning=DEFAULT_PROVISIONING if provisioning is None
+                              else provisioning)
     if activity is not None:
         activity.store = server.app.store
     with warnings.catch_warnings():

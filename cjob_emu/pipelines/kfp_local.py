@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,9 @@ def _lightweight(container: Mapping[str, Any]) -> bool:
     return lightweight and full[: len(prefix)] != prefix
 
 
+_ONE_AT_A_TIME = threading.Lock()
+
+
 @dataclass(frozen=True)
 class TaskLine:
     """One line of a kfp.local task's output: ``task`` its name, ``own`` False for kfp's
@@ -275,7 +279,10 @@ def run_task(
         for name, value in arguments.items()
     }
     name = task or component_name.removeprefix("comp-")
-    with _captured(name, echo, log_file) as log, _engine_errors(component_name):
+    # kfp.local swaps process-wide state while a task runs (the root logger's handlers,
+    # builtins.print, sys.stdout): one task at a time in this process, across runs too
+    # (the fake API runs pipelines side by side)
+    with _ONE_AT_A_TIME, _captured(name, echo, log_file) as log, _engine_errors(component_name):
         outputs, task_status = task_dispatcher.run_single_task_implementation(
             pipeline_resource_name=run_name,
             component_name=component_name,

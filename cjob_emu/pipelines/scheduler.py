@@ -6,8 +6,8 @@ one of the run's :class:`Slots` (``max_parallel``, host-wide for the run): a gro
 condition or loop waits for its inner tasks and holds none, so nesting never starves.
 
 kfp.local changes process-wide state while a task runs (the root logger's handlers,
-``builtins.print``, ``sys.stdout``), so its tasks take :attr:`Slots.kfp_local` and run
-one at a time; CustomJob tasks run beside them and beside each other.
+``builtins.print``, ``sys.stdout``), so :mod:`.kfp_local` runs its tasks one at a time
+in the process; CustomJob tasks run beside them and beside each other.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class Slots:
 
     max_parallel: int = DEFAULT_MAX_PARALLEL
     cancelled: threading.Event = field(default_factory=threading.Event)
-    kfp_local: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.max_parallel < 1:

@@ -151,21 +151,20 @@ class _Attempt:
         run, path = self.run, self.path
         image = run.images.resolve(str(self.container.get("image", "")))
         run.say(f"task {path}: kfp.local ({image})")
-        with run.slots.kfp_local:  # kfp.local swaps process-wide state while a task runs
-            done = kfp_local.run_task(
-                run_name=self.root_name,
-                component_name=self.component_name,
-                component=self.component,
-                executor=self.executor,
-                arguments=arguments,
-                gcs=run.gcs,
-                pipeline_root=run.pipeline_root,
-                runner=run.runner,
-                image=image,
-                task=path,
-                echo=_echo(run),
-                log_file=run.record.task_log(path),
-            )
+        done = kfp_local.run_task(
+            run_name=self.root_name,
+            component_name=self.component_name,
+            component=self.component,
+            executor=self.executor,
+            arguments=arguments,
+            gcs=run.gcs,
+            pipeline_root=run.pipeline_root,
+            runner=run.runner,
+            image=image,
+            task=path,
+            echo=_echo(run),
+            log_file=run.record.task_log(path),
+        )
         tail = "\n".join(done.log.strip().splitlines()[-_LOG_TAIL:])
         error = (
             ""

@@ -30,7 +30,9 @@ def serve_and_poll(tmp_path: Path, *flags: str) -> tuple[str, str]:
     """Start ``cjob-emu serve``, create a (simulated) job and read it until it ends; stop
     the server; its stdout and stderr."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "cjob_emu.cli", "serve", "--gcs-root", str(tmp_path), *flags],
+        # no provisioning time: the first read after create finds the job RUNNING
+        [sys.executable, "-m", "cjob_emu.cli", "serve", "--gcs-root", str(tmp_path),
+         "--provisioning", "0", *flags],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

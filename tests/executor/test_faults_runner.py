@@ -212,6 +212,12 @@ def test_a_killed_runner_leaves_a_record_and_leftovers_that_cleanup_removes(
         # Other test processes clean up dead runs too and may have removed some (and marked
         # the job) first; what this one reports of the dead run names it and its dead owner.
         mine = [line for line in lines if run_id in line]
+        # the run index's entry is marked as well (cjob-emu runs shows it FAILED)
+        indexed = [line for line in mine if line.startswith(f"run {run_id} ")]
+        assert all(
+            f"(pid {runner.pid} on " in line and line.endswith("marked FAILED") for line in indexed
+        ), lines
+        mine = [line for line in mine if line not in indexed]
         job_file = (run_dir / "job.json").resolve()
         marked = f"job {job_file} (run {run_id}, dead process {runner.pid}): marked FAILED"
         if backend == "docker":
