@@ -8,8 +8,9 @@ KFP's own component command installs kfp): a recipe pins every wheel it needs.
 Every image carries the hash of its recipe in a label, so building an unchanged recipe again
 is a no-op and a changed recipe builds anew.
 
-``python -m cjob_emu.images build`` builds the base image and every recipe under
-cjob_emu/image_recipes (package data); ``python -m cjob_emu.images tag test`` its tag.
+The Debian root filesystem is :mod:`.debian`'s. ``python -m cjob_emu.images build``
+builds the base image and every recipe under cjob_emu/image_recipes (package data);
+``python -m cjob_emu.images tag test`` prints its tag.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,18 @@ import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 from cjob_emu.errors import EnvironmentProblem
+from cjob_emu.images.debian import (
+    debian_mirror,
+    debootstrap,
+    tar_rootfs,
+    trim_rootfs,
+    unmount_below,
+)
 
 RECIPE_LABEL = "cjob-emu.recipe"
 NAME_LABEL = "cjob-emu.image"
 REPOSITORY_PREFIX = "cjob-emu/"
-RECIPES_DIR = Path(__file__).resolve().parent / "image_recipes"
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "image_recipes"
 SCRATCH_DIR = Path("/var/tmp")
 REQUIREMENTS_FILE = "requirements.txt"
 WHEELS_DIR = "wheels"
@@ -203,10 +209,10 @@ def ensure_base_image(
     log(f"bootstrapping {base.tag} from {mirror} (debootstrap takes a few minutes, once)")
     with _scratch_dir("cjob-emu-rootfs-") as scratch:
         rootfs = scratch / "rootfs"
-        _debootstrap(base, rootfs, mirror, scratch / "debootstrap.log", log)
-        _trim_rootfs(rootfs)
+        debootstrap(base, rootfs, mirror, scratch / "debootstrap.log", log)
+        trim_rootfs(rootfs)
         archive = scratch / "rootfs.tar"
-        _tar_rootfs(rootfs, archive)
+        tar_rootfs(rootfs, archive)
         shutil.rmtree(rootfs)
         log(f"importing {archive.stat().st_size // 2**20} MiB root filesystem as {base.tag}")
         repository, tag = base.tag.rsplit(":", 1)
@@ -346,66 +352,6 @@ def manylinux_platforms(glibc_minor: int, machine: str) -> list[str]:
     return tags
 
 
-def mirror_from_sources(files: Iterable[tuple[str, str]], suite: str) -> str | None:
-    """The first ``deb`` URI that serves ``suite``, from (file name, text) apt source files.
-
-    Reads both the deb822 ``.sources`` format and the one-line ``.list`` format.
-    """
-    for name, text in files:
-        if name.endswith(".sources"):
-            for stanza in _deb822_stanzas(text):
-                uris = stanza.get("uris", "").split()
-                if (
-                    uris
-                    and stanza.get("enabled", "yes").lower() != "no"
-                    and "deb" in stanza.get("types", "").split()
-                    and suite in stanza.get("suites", "").split()
-                ):
-                    return uris[0]
-        else:
-            for line in text.splitlines():
-                # deb [arch=amd64 signed-by=...] URI SUITE COMPONENTS...
-                words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
-                if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
-                    return words[1]
-    return None
-
-
-def debian_mirror(suite: str, apt_dir: Path = Path("/etc/apt")) -> str:
-    """The Debian mirror this machine's apt sources use for ``suite``."""
-    paths = [apt_dir / "sources.list"]
-    paths += sorted((apt_dir / "sources.list.d").glob("*.sources"))
-    paths += sorted((apt_dir / "sources.list.d").glob("*.list"))
-    files = [(p.name, p.read_text()) for p in paths if p.is_file()]
-    mirror = mirror_from_sources(files, suite)
-    if mirror is None:
-        raise EnvironmentProblem(
-            f"no apt source under {apt_dir} serves {suite!r}; "
-            "set CJOB_EMU_DEBIAN_MIRROR to a Debian mirror URL"
-        )
-    return mirror
-
-
-def _deb822_stanzas(text: str) -> Iterator[dict[str, str]]:
-    stanza: dict[str, str] = {}
-    key = ""
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        if not line.strip():
-            if stanza:
-                yield stanza
-            stanza, key = {}, ""
-        elif line[0].isspace() and key:
-            stanza[key] += " " + line.strip()
-        elif ":" in line:
-            key, value = line.split(":", 1)
-            key = key.strip().lower()
-            stanza[key] = value.strip()
-    if stanza:
-        yield stanza
-
-
 def _image_with_digest(client: Any, tag: str, digest: str) -> str | None:
     try:
         image = client.images.get(tag)
@@ -421,18 +367,8 @@ def _scratch_dir(prefix: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        _unmount_below(path)
+        unmount_below(path)
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _unmount_below(path: Path) -> None:
-    # A debootstrap that stopped half-way can leave /proc or /sys mounted in the target;
-    # deleting the tree before unmounting them would reach into the host's.
-    with open("/proc/mounts") as mounts:
-        points = [line.split()[1] for line in mounts]
-    prefix = str(path) + "/"
-    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False)
 
 
 @contextlib.contextmanager
@@ -444,66 +380,6 @@ def _build_lock() -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _require_root(what: str) -> None:
-    if os.geteuid() != 0:
-        raise EnvironmentProblem(f"{what} needs root (debootstrap); run the image build as root")
-
-
-def _debootstrap_command(log: Log) -> str:
-    found = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin:/sbin")
-    if found:
-        return found
-    log("debootstrap is missing: installing it with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "debootstrap"]
-    for command in (["apt-get", "update", "-qq"], install):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise EnvironmentProblem(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
-    found = shutil.which("debootstrap", path="/usr/sbin:/sbin:/usr/bin:/bin")
-    if not found:
-        raise EnvironmentProblem("debootstrap is still missing after apt-get install")
-    return found
-
-
-def _debootstrap(base: BaseRecipe, rootfs: Path, mirror: str, log_path: Path, log: Log) -> None:
-    _require_root(f"building {base.tag}")
-    command = [
-        _debootstrap_command(log),
-        f"--variant={base.variant}",
-        f"--include={','.join(base.packages)}",
-        base.suite,
-        str(rootfs),
-        mirror,
-    ]
-    with open(log_path, "w") as output:
-        result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        tail = log_path.read_text(errors="replace").splitlines()[-20:]
-        raise EnvironmentProblem(
-            f"debootstrap failed (exit {result.returncode}):\n" + "\n".join(tail)
-        )
-
-
-def _trim_rootfs(rootfs: Path) -> None:
-    # Package caches and device nodes have no place in an image: the engine provides /dev.
-    for directory in ("var/cache/apt/archives", "var/lib/apt/lists", "dev", "tmp"):
-        target = rootfs / directory
-        if not target.is_dir():
-            continue
-        for entry in target.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
-def _tar_rootfs(rootfs: Path, archive: Path) -> None:
-    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
-        for entry in sorted(rootfs.iterdir()):
-            tar.add(entry, arcname=entry.name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -539,6 +415,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,7 +19,14 @@ from typing import Any
 
 from cjob_emu.cluster import ClusterOptions
 from cjob_emu.errors import InvalidJobError
-from cjob_emu.executor import DEFAULT_MAX_RESTARTS, Backend, JobResult, RunOptions, submit
+from cjob_emu.executor import (
+    DEFAULT_MAX_RESTARTS,
+    Backend,
+    JobResult,
+    RunningJob,
+    RunOptions,
+    submit,
+)
 from cjob_emu.executor.events import Event
 from cjob_emu.executor.gcs import GcsRoot
 from cjob_emu.executor.image_map import ImageMap
@@ -141,16 +148,7 @@ def run_custom_job_task(
     resources_path = gcs.local_path(gcp_resources_file(container, executor_input))
     resources_path.parent.mkdir(parents=True, exist_ok=True)
     resources_path.write_text(resources)
-    try:
-        while not running.done:
-            if settings.cancelled.is_set():
-                running.cancel()  # repeated calls are no-ops once it is cancelling
-            running.join(0.2)
-        result = running.wait()
-    except KeyboardInterrupt:
-        running.cancel()
-        running.wait()
-        raise
+    result = _wait(running, settings.cancelled)
     notices += [n.message for n in result.notices]
     if not result.succeeded:
         error = result.job.error.message or result.state.name
@@ -158,6 +156,21 @@ def run_custom_job_task(
     outputs = _outputs(component, executor_input, gcs)
     outputs[GCP_RESOURCES] = resources
     return CustomJobTaskRun(True, outputs, launch.warnings, tuple(notices), "", result)
+
+
+def _wait(running: RunningJob, cancelled: threading.Event) -> JobResult:
+    """The job's end; cancelled when ``cancelled`` is set (the task runs in a thread,
+    where no KeyboardInterrupt arrives) or on Ctrl-C in the main thread."""
+    try:
+        while not running.done:
+            if cancelled.is_set():
+                running.cancel()  # repeated calls are no-ops once it is cancelling
+            running.join(0.2)
+        return running.wait()
+    except KeyboardInterrupt:
+        running.cancel()
+        running.wait()
+        raise
 
 
 def _outputs(

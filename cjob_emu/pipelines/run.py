@@ -100,8 +100,7 @@ def run_pipeline(
         image_map: Registry image -> local tag, for ordinary tasks and replicas alike.
         pipeline_root: A gs:// URI (default: the pipeline's gs:// root, else
             :data:`DEFAULT_PIPELINE_ROOT`).
-        project: The pipeline's project (``{{$.pipeline_google_cloud_project_id}}``).
-        location: The pipeline's location (``{{$.pipeline_google_cloud_location}}``).
+        project, location: The pipeline's (``{{$.pipeline_google_cloud_project_id}}``...).
         options: Choices for the CustomJobs' replicas (see :class:`RunOptions`).
         runs_dir: The runs directory (default ``./.cjob-emu/runs``): the run is
             recorded in its index (:mod:`cjob_emu.run_index`), its directory
