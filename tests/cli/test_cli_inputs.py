@@ -219,10 +219,19 @@ def test_local_run_on_the_process_backend_runs_the_module_from_its_directory(
     package = tmp_path / "app"
     (package / "trainer").mkdir(parents=True)
     (package / "trainer" / "__init__.py").write_text("")
+    # the chief's exit ends the job (workers still running are stopped, as on Vertex):
+    # it waits until the worker has said its line
+    marker = tmp_path / "worker-said-it"
     (package / "trainer" / "task.py").write_text(
-        "import json, os, sys\n"
+        "import json, os, pathlib, sys, time\n"
         "task = json.loads(os.environ['CLUSTER_SPEC'])['task']\n"
-        "print(task['type'], 'in', os.getcwd(), 'with', sys.argv[1:])\n"
+        "print(task['type'], 'in', os.getcwd(), 'with', sys.argv[1:], flush=True)\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if task['type'] == 'workerpool1':\n"
+        "    marker.write_text('done')\n"
+        "deadline = time.time() + 60\n"
+        "while not marker.exists() and time.time() < deadline:\n"
+        "    time.sleep(0.05)\n"
     )
     result = cli(
         "run",
